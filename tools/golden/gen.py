@@ -211,11 +211,12 @@ def write_variants(out, slak_model, xs, written):
     save("slak_tiny_k_mismatch", {"model": kmm.state_dict()}, "slak_tiny_k_mismatch", lambda o: o["model"],
          model_for_check=kmm, kernel_size=[9, 9, 7, 7, 5])
 
-    # cuda:0 storage locations: the full slak_tiny checkpoint with data.pkl rewritten.
-    cpu_path = os.path.join(out, "slak_tiny", "checkpoint.pth")
+    # cuda:0 storage locations: {'model', 'epoch', 'args'} saved on the CPU, then data.pkl
+    # rewritten (no optimizer state, to keep the file small).
     cuda_path = os.path.join(vdir, "slak_tiny_cuda_location.pth")
     tmp = cuda_path + ".tmp"
-    relocate(cpu_path, tmp, "cuda:0")
+    torch.save({"model": sd, "epoch": 299, "args": slak_args()}, cuda_path)
+    relocate(cuda_path, tmp, "cuda:0")
     os.replace(tmp, cuda_path)
     check_loads(cuda_path, "slak_tiny", sd, lambda o: o["model"])
     written.append(cuda_path)
