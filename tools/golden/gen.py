@@ -232,7 +232,7 @@ def write_variants(out, slak_model, xs, written):
             for xn in ("rand64", "odd71x53"):
                 logits[f"{name}/{xn}/logits"] = m64(xs[xn].double()[None])[0]
     path = os.path.join(vdir, "golden.safetensors")
-    write_safetensors(path, logits, {"generator": "tools/golden/gen.py", "torch": torch.__version__,
+    write_safetensors(path, logits, {"config": "variants", "generator": "tools/golden/gen.py", "torch": torch.__version__,
                                      "seed": str({k: MODEL_SEEDS[k] for k in ("slak_tiny_lkb_origin",
                                                                               "slak_tiny_k_mismatch")}),
                                      "inputs": "rand64/odd71x53 inputs of slak_tiny/golden.safetensors"})
@@ -256,6 +256,13 @@ def write_config(out, config, xs, written):
         tensors[f"{xn}/input"] = x
         for k, v in g.items():
             tensors[f"{xn}/{k}"] = v
+        # Margins that keep a float32 engine (errors ~1e-6) on the same side of every decision:
+        # the ReLU of the ERF objective and the ordering of the logits.
+        f = g["stage3"]
+        ctr = f[:, f.shape[1] // 2, f.shape[2] // 2].abs().min().item()
+        srt = g["logits"].sort(descending=True).values
+        gap = (srt[:-1] - srt[1:]).min().item()
+        assert ctr > 1e-3 and gap > 1e-3, (config, xn, ctr, gap)
         st = "  ".join(f"s{i} std {g[f'stage{i}'].std().item():.3g}" for i in range(4))
         print(f"  {config:14s} {xn:9s} {st}  |logit|max {g['logits'].abs().max().item():.3g}"
               f"  top1 {g['logits'].argmax().item()}  erf_map sum {g['erf_map'].sum().item():.4g}")
@@ -270,6 +277,11 @@ def write_config(out, config, xs, written):
     return model
 
 
+def open_bytes(path):
+    with open(path, "rb") as f:
+        return f.read()
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--out", required=True)
@@ -281,7 +293,9 @@ def main():
     os.makedirs(out, exist_ok=True)
     written = []
     photo = os.path.join(out, "photo.png")
-    if not os.path.exists(photo) or open(photo, "rb").read() != open(PHOTO_SRC, "rb").read():
+    with open(PHOTO_SRC, "rb") as f:
+        src = f.read()
+    if not os.path.exists(photo) or open_bytes(photo) != src:
         shutil.copyfile(PHOTO_SRC, photo)
     written.append(photo)
     xs = inputs(photo)
