@@ -1,0 +1,33 @@
+package model
+
+import "testing"
+
+// Dense parameter counts and state_dict entry counts from SLAK.md §1.1, §2.2,
+// §2.4, §5.1, §5.2 and §8 (reproduced there by an independent PyTorch
+// reimplementation; SLaK-T/S/B match what users printed in SLaK#12).
+func TestParamAndEntryCounts(t *testing.T) {
+	cases := []struct {
+		name    string
+		params  int
+		entries int // -1: not stated in SLAK.md
+	}{
+		{"slak_t", 50703838, 470},
+		{"slak_s", 91131820, 920},
+		{"slak_b", 157950792, 920},
+		{"slak_t31", 49581838, 470},
+		{"convnext_t", 28589128, 182},
+		{"replknet_31b", 79864168, 1171},
+	}
+	for _, c := range cases {
+		v, err := Lookup(c.name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := ParamCount(v); got != c.params {
+			t.Errorf("%s: dense parameter count %d, want %d", c.name, got, c.params)
+		}
+		if got := len(Schema(v)); c.entries >= 0 && got != c.entries {
+			t.Errorf("%s: %d state_dict entries, want %d", c.name, got, c.entries)
+		}
+	}
+}
