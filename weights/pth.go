@@ -123,8 +123,10 @@ func (n *namespace) PyDictSet(k, v any) error {
 
 type namespaceClass struct{}
 
-func (namespaceClass) PyNew(args ...any) (any, error) { return &namespace{attrs: map[string]any{}}, nil }
-func (namespaceClass) Call(args ...any) (any, error)  { return &namespace{attrs: map[string]any{}}, nil }
+func (namespaceClass) PyNew(args ...any) (any, error) {
+	return &namespace{attrs: map[string]any{}}, nil
+}
+func (namespaceClass) Call(args ...any) (any, error) { return &namespace{attrs: map[string]any{}}, nil }
 
 type callFunc func(args ...any) (any, error)
 
