@@ -224,17 +224,19 @@ def write_variants(out, slak_model, xs, written):
     half = OrderedDict((k, v.half() if v.is_floating_point() else v) for k, v in sd.items())
     save("slak_tiny_f16", {"model": half}, "slak_tiny", None)
     f16_model = build("slak_tiny")
-    f16_model.load_state_dict(OrderedDict((k, v.float() if v.is_floating_point() else v) for k, v in half.items()))
+    f16_model.load_state_dict(OrderedDict((k, v.float() if v.is_floating_point() else v)
+                                          for k, v in half.items()))
 
-    for name, m in (("slak_tiny_lkb_origin", lkb), ("slak_tiny_k_mismatch", kmm), ("slak_tiny_f16", f16_model)):
+    for name, m in (("slak_tiny_lkb_origin", lkb), ("slak_tiny_k_mismatch", kmm),
+                    ("slak_tiny_f16", f16_model)):
         m64 = copy.deepcopy(m).double().eval()
         with torch.no_grad():
             for xn in ("rand64", "odd71x53"):
                 logits[f"{name}/{xn}/logits"] = m64(xs[xn].double()[None])[0]
     path = os.path.join(vdir, "golden.safetensors")
-    write_safetensors(path, logits, {"config": "variants", "generator": "tools/golden/gen.py", "torch": torch.__version__,
-                                     "seed": str({k: MODEL_SEEDS[k] for k in ("slak_tiny_lkb_origin",
-                                                                              "slak_tiny_k_mismatch")}),
+    seeds = {k: MODEL_SEEDS[k] for k in ("slak_tiny_lkb_origin", "slak_tiny_k_mismatch")}
+    write_safetensors(path, logits, {"config": "variants", "generator": "tools/golden/gen.py",
+                                     "torch": torch.__version__, "seed": str(seeds),
                                      "inputs": "rand64/odd71x53 inputs of slak_tiny/golden.safetensors"})
     written.append(path)
 
