@@ -210,3 +210,5 @@ func TestGoldenPlainBackend(t *testing.T) {
 	}
 	checkGolden(t, net, g, false)
 }
+
+func newCPU() op.Backend { return cpu.NewBackend() }
