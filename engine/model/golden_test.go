@@ -25,7 +25,7 @@ const (
 	// f16-rounded weights: each weight carries a relative error ≤ 2⁻¹¹ ≈ 4.9e-4;
 	// measured ≤ 1e-3 of max(1, max|logit|) on the three tiny configs (2026-11-28),
 	// so 5e-3 leaves a 5× margin while still catching a wrong rounding (2⁻⁸ ≈ 4e-3 per weight).
-	// The reference is the f32-weight forward of the same backend.
+	// The reference is the float64 golden of the unrounded weights.
 	tolF16 = 5e-3
 )
 
