@@ -1,0 +1,34 @@
+// gelu_grad.wgsl: input gradient of the exact GELU.
+//   dx = dy · (Φ(x) + x·φ(x)),  Φ(x) = 0.5·(1 + erf(x/√2)),  φ(x) = exp(−x²/2)/√(2π)
+// erf by A&S 7.1.26 (|error| ≤ 1.5e-7), so |Δ(Φ)| ≤ 0.75e-7.
+// Reference: engine/cpu/gelu.go (GELUGradInput)
+// Layout: x [N], dy [N], dx [N].
+// Dispatch: workgroup 256×1×1, one thread per element i = gid.x + gid.y·(num_workgroups.x·256); the
+//           launcher splits ⌈N/256⌉ groups over x and y so no dimension exceeds 65535.
+struct Params { n: u32 }
+
+@group(0) @binding(0) var<storage, read> x: array<f32>;
+@group(0) @binding(1) var<storage, read> dy: array<f32>;
+@group(0) @binding(2) var<storage, read_write> dx: array<f32>;
+@group(0) @binding(3) var<uniform> P: Params;
+
+// erf(z) by Abramowitz & Stegun 7.1.26 (Handbook of Mathematical Functions, 1964): for z ≥ 0
+//   erf(z) ≈ 1 − (a1 t + a2 t² + a3 t³ + a4 t⁴ + a5 t⁵) e^(−z²),  t = 1/(1 + 0.3275911 z),
+// absolute error ≤ 1.5e-7 in exact arithmetic, plus a few f32 ulps here; erf(−z) = −erf(z).
+fn erf_as(z: f32) -> f32 {
+  let a = abs(z);
+  let t = 1.0 / (1.0 + 0.3275911 * a);
+  let poly = t * (0.254829592 + t * (-0.284496736 + t * (1.421413741 + t * (-1.453152027 + t * 1.061405429))));
+  let r = 1.0 - poly * exp(-a * a);
+  return select(r, -r, z < 0.0);
+}
+
+@compute @workgroup_size(256, 1, 1)
+fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let i = gid.x + gid.y * nwg.x * 256u;
+  if (i >= P.n) { return; }
+  let v = x[i];
+  let cdf = 0.5 * (1.0 + erf_as(v * 0.70710678118654752));
+  let pdf = exp(-0.5 * v * v) * 0.39894228040143268;
+  dx[i] = dy[i] * (cdf + v * pdf);
+}

@@ -1,0 +1,20 @@
+// scaleresidual.wgsl: ConvNeXt/SLaK layer scale plus residual.
+//   y[c,p] = x[c,p] + γ[c] · r[c,p]
+// Reference: engine/cpu/scaleresidual.go
+// Layout: x [C,HW], r [C,HW], gamma [C], y [C,HW]; c = i / HW.
+// Dispatch: workgroup 256×1×1, one thread per element i = gid.x + gid.y·(num_workgroups.x·256); the
+//           launcher splits ⌈N/256⌉ groups over x and y so no dimension exceeds 65535.
+struct Params { c: u32, hw: u32 }
+
+@group(0) @binding(0) var<storage, read> x: array<f32>;
+@group(0) @binding(1) var<storage, read> r: array<f32>;
+@group(0) @binding(2) var<storage, read> gamma: array<f32>;
+@group(0) @binding(3) var<storage, read_write> y: array<f32>;
+@group(0) @binding(4) var<uniform> P: Params;
+
+@compute @workgroup_size(256, 1, 1)
+fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let i = gid.x + gid.y * nwg.x * 256u;
+  if (i >= P.c * P.hw) { return; }
+  y[i] = x[i] + gamma[i / P.hw] * r[i];
+}
