@@ -1,0 +1,518 @@
+//go:build wasm
+
+package main
+
+// engine.go is the only file of the app that talks to the engine. The engine
+// runs in ONE goroutine (runEngine, started with ctx.Async) fed by
+// engineRequests and reporting with ctx.Dispatch: WebGPU's async calls block
+// the calling goroutine (ENGINE.md trap 6), and Go wasm is one thread, so the
+// CPU fallback yields between ops (yieldBackend, trap 7).
+
+import (
+	"errors"
+	"fmt"
+	"math"
+	"sort"
+	"syscall/js"
+	"time"
+
+	"github.com/maxence-charriere/go-app/v10/pkg/app"
+	"github.com/slak-web/slak/engine/cpu"
+	"github.com/slak-web/slak/engine/gpu"
+	"github.com/slak-web/slak/engine/imagenet"
+	"github.com/slak-web/slak/engine/model"
+	"github.com/slak-web/slak/engine/op"
+)
+
+type reqKind int
+
+const (
+	reqClassify reqKind = iota
+	reqWeights
+	reqBuiltin
+	reqRetry
+	reqDebugLoseDevice // ?debug=1 only: make the GPU backend report a lost device
+)
+
+type rgbaImage struct {
+	Pix  []byte // RGBA8, W*H*4
+	W, H int
+	Src  string // object URL for display
+}
+
+// engineRequest is one unit of work for the engine goroutine.
+type engineRequest struct {
+	Kind     reqKind
+	Name     string
+	Image    *rgbaImage
+	DecodeMs float64
+	// weights
+	Data       []byte
+	FileKind   fileKind
+	Variant    string // expected variant ("" = infer from the file)
+	FromDevice bool   // read from the IndexedDB cache
+	CacheKey   string // store in the cache under this key once it loaded
+}
+
+// engineRequests feeds the engine goroutine; the UI never blocks on it
+// (senders run in ctx.Async goroutines).
+var engineRequests = make(chan engineRequest, 16)
+
+type engineOptions struct {
+	Builtin string // variant of the built-in random model ("slak_t"; tests may pick "slak_tiny")
+	Seed    uint64
+	Debug   bool
+}
+
+// engineState is owned by the engine goroutine.
+type engineState struct {
+	opts    engineOptions
+	backend op.Backend
+	gpuInfo *gpuInfoT // nil on the CPU fallback
+	engine  string
+	net     *model.Net
+	variant model.Variant
+	deploy  model.StateDict // kept to reload after a device loss
+	label   modelState
+	warm    bool // the loaded model has run once
+}
+
+func runEngine(ctx app.Context, p *page, opts engineOptions) {
+	s := &engineState{opts: opts}
+	s.open(ctx)
+	if err := s.loadBuiltin(ctx); err != nil {
+		p.fail(ctx, &uiError{Kind: "model", Title: "Could not build the built-in model", Detail: err.Error(), Next: "Reload the page."})
+	}
+	report(ctx, func(p *page) {
+		p.ready = true
+		p.busy = false
+		if p.err == nil {
+			p.status = "Ready: drop, paste or choose a photo."
+		}
+	})
+	for req := range engineRequests {
+		switch req.Kind {
+		case reqClassify:
+			s.classify(ctx, req)
+		case reqWeights:
+			s.loadWeights(ctx, req)
+		case reqBuiltin:
+			if err := s.loadBuiltin(ctx); err != nil {
+				p.fail(ctx, &uiError{Kind: "model", Title: "Could not build the built-in model", Detail: err.Error(), Next: "Reload the page."})
+			}
+			report(ctx, func(p *page) { p.busy = false })
+		case reqRetry:
+			s.retry(ctx)
+		case reqDebugLoseDevice:
+			if s.opts.Debug {
+				s.simulateDeviceLoss()
+			}
+		}
+	}
+}
+
+// open picks the engine: WebGPU when an adapter and device are granted, the
+// CPU reference otherwise, and reports the device chip (with the reason).
+func (s *engineState) open(ctx app.Context) {
+	report(ctx, func(p *page) { p.status = "Checking for WebGPU…" })
+	b, info, err := newGPUBackend()
+	if err == nil {
+		s.backend, s.gpuInfo, s.engine = b, &info, engineGPU
+		d := deviceInfo{Checked: true, WebGPU: true, Adapter: true, Software: info.Software, Engine: engineGPU,
+			Name: joinNonEmpty(" · ", info.Vendor, info.Architecture, info.Name, info.Driver), Features: info.Features,
+			Limits: fmt.Sprintf("storage binding %d MiB, buffer %d MiB, workgroup storage %d KiB",
+				info.Limits.MaxStorageBufferBindingSize>>20, info.Limits.MaxBufferSize>>20, info.Limits.MaxComputeWorkgroupStorageSize>>10)}
+		report(ctx, func(p *page) {
+			p.device = d
+			if d.Software {
+				p.err = &uiError{Kind: "software-gpu", Title: "Software GPU: expect seconds per photo",
+					Detail: "The browser gave WebGPU a software adapter (" + orDash(d.Name) + "); it is correct but runs on the CPU.",
+					Next:   "Everything works; a browser with hardware WebGPU (recent Chrome, Edge, Safari 26, Firefox 141 on Windows) is much faster."}
+			}
+		})
+		return
+	}
+	s.backend, s.gpuInfo, s.engine = yieldBackend{cpu.NewBackend()}, nil, engineCPU
+	d := deviceInfo{Checked: true, Engine: engineCPU}
+	var ue *uiError
+	if isNoAdapter(err) && !hasNavigatorGPU() {
+		ue = &uiError{Kind: "no-webgpu", Title: "This browser has no WebGPU: using the CPU reference engine",
+			Detail: "navigator.gpu is missing. The same network runs in WebAssembly on the CPU instead: correct, but much slower (tens of seconds per photo).",
+			Next:   "For the GPU path use a browser that ships WebGPU: Chrome or Edge 113+, Safari 26, or Firefox 141+ on Windows."}
+	} else {
+		d.WebGPU = true
+		ue = &uiError{Kind: "no-adapter", Title: "WebGPU is present but no GPU adapter was granted: using the CPU reference engine",
+			Detail: err.Error() + ". The GPU may be blocklisted or disabled; the CPU reference engine runs instead (slower).",
+			Next:   "Check chrome://gpu (or your browser's equivalent), update the graphics driver, or enable WebGPU in the browser's settings."}
+	}
+	report(ctx, func(p *page) { p.device = d; p.err = ue })
+}
+
+func joinNonEmpty(sep string, parts ...string) string {
+	out := ""
+	for _, s := range parts {
+		if s == "" {
+			continue
+		}
+		if out != "" {
+			out += sep
+		}
+		out += s
+	}
+	return out
+}
+
+// loadBuiltin builds the default model: seeded random weights, 40% sparse.
+func (s *engineState) loadBuiltin(ctx app.Context) error {
+	v, err := model.Lookup(s.opts.Builtin)
+	if err != nil {
+		return err
+	}
+	report(ctx, func(p *page) { p.status = "Generating the built-in " + v.Label + " (random weights)…" })
+	t0 := time.Now()
+	deploy, err := builtinWeights(v, s.opts.Seed)
+	if err != nil {
+		return err
+	}
+	label := modelState{Name: v.Name, Label: v.Label, Untrained: true,
+		Source: fmt.Sprintf("built-in random weights (seed %d, 40%% sparse), %.1f s to build", s.opts.Seed, time.Since(t0).Seconds())}
+	return s.install(ctx, v, deploy, label)
+}
+
+// install uploads deploy to the backend; the old model stays loaded until
+// the new one is complete.
+func (s *engineState) install(ctx app.Context, v model.Variant, deploy model.StateDict, label modelState) error {
+	report(ctx, func(p *page) { p.status = "Uploading " + v.Label + " to the " + s.engine + " engine…" })
+	net, err := model.Load(s.backend, v, deploy)
+	if err != nil {
+		return err
+	}
+	if s.net != nil {
+		s.net.Free()
+	}
+	s.net, s.variant, s.deploy, s.label, s.warm = net, v, deploy, label, false
+	report(ctx, func(p *page) {
+		p.model = label
+		if label.Untrained {
+			p.modelID = "builtin"
+		} else {
+			p.modelID = v.Name
+		}
+		p.status = v.Label + " is loaded."
+	})
+	return nil
+}
+
+// classify runs preprocessing and the forward pass on one decoded image.
+func (s *engineState) classify(ctx app.Context, req engineRequest) {
+	img := req.Image
+	if s.net == nil {
+		report(ctx, func(p *page) {
+			p.err = &uiError{Kind: "model", Title: "No model is loaded", Detail: "The model failed to load earlier.", Next: "Pick a model, or reload the page."}
+		})
+		return
+	}
+	report(ctx, func(p *page) {
+		p.busy = true
+		p.status = "Classifying " + req.Name + " with " + s.variant.Label + "…"
+	})
+	t0 := time.Now()
+	x, err := preprocess(s, img)
+	if err != nil {
+		s.fail(ctx, "preprocess", err)
+		return
+	}
+	tPre := time.Now()
+	out, err := s.net.Forward(x, 224, 224)
+	if err != nil {
+		s.fail(ctx, "forward", err)
+		return
+	}
+	tFwd := time.Now()
+	probs := softmax(out.Logits)
+	ranked := make([]classProb, len(probs))
+	for i, pr := range probs {
+		ranked[i] = classProb{Index: i, Name: className(i), P: pr}
+	}
+	sort.SliceStable(ranked, func(a, b int) bool { return ranked[a].P > ranked[b].P })
+	x0, y0, fw, fh := cropRect(img.W, img.H)
+	r := &result{Name: req.Name, Src: img.Src, W: img.W, H: img.H, Crop: [4]float64{x0, y0, fw, fh}, Probs: ranked,
+		Model: s.variant.Label, Engine: s.engine, Untrain: s.label.Untrained, cropRGBA: denormalize(x, s.variant.Preprocess),
+		Timing: timing{Decode: req.DecodeMs, Preprocess: ms2(t0, tPre), Forward: ms2(tPre, tFwd), Readback: 0,
+			Total: req.DecodeMs + ms2(t0, time.Now()), First: !s.warm}}
+	// Net.Forward downloads the logits as its last step; the readback is
+	// inside the forward time (the GPU backend submits lazily on Download).
+	s.warm = true
+	report(ctx, func(p *page) {
+		p.nextID++
+		r.ID = p.nextID
+		if p.current != nil {
+			p.history = append([]*result{p.current}, p.history...)
+			if len(p.history) > 12 {
+				p.history = p.history[:12]
+			}
+		}
+		p.current, p.showAll, p.busy = r, false, false
+		p.status = fmt.Sprintf("%s: %s (%.1f%%) in %s.", r.Name, r.Probs[0].Name, 100*r.Probs[0].P, ms(r.Timing.Total))
+		p.drawCrop(ctx, r)
+	})
+}
+
+func ms2(a, b time.Time) float64 { return float64(b.Sub(a).Microseconds()) / 1000 }
+
+func className(i int) string {
+	if i >= 0 && i < len(imagenet.Names) {
+		return imagenet.Names[i]
+	}
+	return fmt.Sprintf("class %d", i)
+}
+
+// softmax in float64: p[i] = exp(l[i] − max l) / Σ_j exp(l[j] − max l).
+func softmax(logits []float32) []float32 {
+	m := math.Inf(-1)
+	for _, v := range logits {
+		m = math.Max(m, float64(v))
+	}
+	sum := 0.0
+	e := make([]float64, len(logits))
+	for i, v := range logits {
+		e[i] = math.Exp(float64(v) - m)
+		sum += e[i]
+	}
+	p := make([]float32, len(logits))
+	for i := range e {
+		p[i] = float32(e[i] / sum)
+	}
+	return p
+}
+
+// denormalize turns the model input [3,224,224] back into RGBA pixels to
+// show the person what the model sees.
+func denormalize(x []float32, pp model.Preprocess) []byte {
+	const n = 224 * 224
+	out := make([]byte, 4*n)
+	for i := 0; i < n; i++ {
+		for c := 0; c < 3; c++ {
+			v := (x[c*n+i]*pp.Std[c] + pp.Mean[c]) * 255
+			out[4*i+c] = byte(math.Max(0, math.Min(255, math.Round(float64(v)))))
+		}
+		out[4*i+3] = 255
+	}
+	return out
+}
+
+// fail reports an engine error; a lost device offers Retry.
+func (s *engineState) fail(ctx app.Context, stage string, err error) {
+	if isDeviceLost(err) {
+		report(ctx, func(p *page) {
+			p.busy = false
+			p.device.Lost = true
+			p.err = &uiError{Kind: "device-lost", Title: "The GPU device was lost", Retry: true,
+				Detail: err.Error() + ". This happens after a driver reset, when the GPU runs out of memory, or when the tab was in the background for long.",
+				Next:   "Press Retry: a new device is created and the current model reloaded (nothing else is lost)."}
+		})
+		return
+	}
+	report(ctx, func(p *page) {
+		p.busy = false
+		p.err = &uiError{Kind: "engine", Title: "The " + stage + " step failed", Detail: err.Error(), Next: "Try again or pick another photo; if it persists, reload the page."}
+	})
+}
+
+// retry recreates the device and reloads the current model.
+func (s *engineState) retry(ctx app.Context) {
+	if s.net != nil {
+		s.net.Free()
+		s.net = nil
+	}
+	s.open(ctx)
+	report(ctx, func(p *page) { p.device.Lost = false })
+	if err := s.install(ctx, s.variant, s.deploy, s.label); err != nil {
+		s.fail(ctx, "reload", err)
+	}
+	report(ctx, func(p *page) { p.busy = false })
+}
+
+// loadWeights validates and loads a converted .safetensors or an official
+// .pth (converted here). On any error the current model stays loaded.
+func (s *engineState) loadWeights(ctx app.Context, req engineRequest) {
+	report(ctx, func(p *page) {
+		p.busy = true
+		p.load = &loadProgress{Label: "Loading " + req.Name, Stage: "checking", Loaded: int64(len(req.Data)), Total: int64(len(req.Data))}
+	})
+	v, deploy, err := parseWeights(ctx, req)
+	if err == nil {
+		src := req.Name
+		if req.FromDevice {
+			src = req.Name + ", from this device"
+		}
+		err = s.install(ctx, v, deploy, modelState{Name: v.Name, Label: v.Label, Source: src})
+	}
+	if err != nil {
+		report(ctx, func(p *page) {
+			p.busy, p.load = false, nil
+			cur := "The built-in model"
+			if p.model.Label != "" {
+				cur = p.model.Label
+			}
+			p.err = &uiError{Kind: "weights", Title: req.Name + " could not be loaded", Detail: err.Error(),
+				Next: cur + " is still loaded. Check that the file is a complete converted checkpoint (make weights) or an official .pth of a listed model."}
+		})
+		return
+	}
+	if req.CacheKey != "" {
+		cacheWeights(ctx, req.CacheKey, req.Data)
+	}
+	report(ctx, func(p *page) { p.busy, p.load = false, nil })
+	refreshCache(ctx)
+}
+
+// ---- engine glue: device, weights, preprocessing ----
+
+type gpuInfoT = gpu.Info
+
+func newGPUBackend() (op.Backend, gpuInfoT, error) {
+	b, err := gpu.New()
+	if err != nil {
+		return nil, gpu.Info{}, err
+	}
+	return b, b.Info(), nil
+}
+
+// simulateDeviceLoss is the ?debug=1 hook used by the browser test: the GPU
+// backend reports ErrDeviceLost from then on, as after a real loss.
+func (s *engineState) simulateDeviceLoss() bool {
+	if g, ok := s.backend.(*gpu.Backend); ok {
+		g.SimulateDeviceLoss("simulated by the test hook")
+		return true
+	}
+	return false
+}
+
+func isDeviceLost(err error) bool { return errors.Is(err, gpu.ErrDeviceLost) }
+func isNoAdapter(err error) bool  { return errors.Is(err, gpu.ErrNoAdapter) }
+
+func hasNavigatorGPU() bool {
+	return js.Global().Get("navigator").Get("gpu").Truthy()
+}
+
+// builtinWeights are the built-in default: seeded random deploy weights with
+// SLaK's 40% unstructured sparsity (model.RandomWeights).
+func builtinWeights(v model.Variant, seed uint64) (model.StateDict, error) {
+	return model.RandomWeights(v, seed, builtinSparsity)
+}
+
+// yieldBackend wraps the CPU reference so each op first sleeps a
+// millisecond: in Go wasm (one thread) only time.Sleep hands the event loop
+// back to the browser (trap 7), so the page stays responsive between ops.
+type yieldBackend struct{ b op.Backend }
+
+func yield() { time.Sleep(time.Millisecond) }
+
+func (y yieldBackend) Name() string { return y.b.Name() }
+func (y yieldBackend) Upload(d []float32, s ...int) (op.Tensor, error) {
+	return y.b.Upload(d, s...)
+}
+func (y yieldBackend) Download(t op.Tensor) ([]float32, error) { return y.b.Download(t) }
+func (y yieldBackend) Free(t op.Tensor)                        { y.b.Free(t) }
+func (y yieldBackend) Conv2D(x, w, b op.Tensor, p op.Conv2D) (op.Tensor, error) {
+	yield()
+	return y.b.Conv2D(x, w, b, p)
+}
+func (y yieldBackend) Conv2DGradInput(dy, w op.Tensor, p op.Conv2D) (op.Tensor, error) {
+	yield()
+	return y.b.Conv2DGradInput(dy, w, p)
+}
+func (y yieldBackend) DWConv(x, w, b op.Tensor, p op.DWConv) (op.Tensor, error) {
+	yield()
+	return y.b.DWConv(x, w, b, p)
+}
+func (y yieldBackend) DWConvGradInput(dy, w op.Tensor, p op.DWConv) (op.Tensor, error) {
+	yield()
+	return y.b.DWConvGradInput(dy, w, p)
+}
+func (y yieldBackend) LayerNorm(x, g, b op.Tensor, p op.LayerNorm) (op.Tensor, error) {
+	yield()
+	return y.b.LayerNorm(x, g, b, p)
+}
+func (y yieldBackend) LayerNormGradInput(x, g, dy op.Tensor, p op.LayerNorm) (op.Tensor, error) {
+	yield()
+	return y.b.LayerNormGradInput(x, g, dy, p)
+}
+func (y yieldBackend) BatchNorm(x, m, v, g, b op.Tensor, p op.BatchNorm) (op.Tensor, error) {
+	yield()
+	return y.b.BatchNorm(x, m, v, g, b, p)
+}
+func (y yieldBackend) BatchNormGradInput(dy, v, g op.Tensor, p op.BatchNorm) (op.Tensor, error) {
+	yield()
+	return y.b.BatchNormGradInput(dy, v, g, p)
+}
+func (y yieldBackend) Linear(x, w, b op.Tensor, p op.Linear) (op.Tensor, error) {
+	yield()
+	return y.b.Linear(x, w, b, p)
+}
+func (y yieldBackend) LinearGradInput(dy, w op.Tensor, p op.Linear) (op.Tensor, error) {
+	yield()
+	return y.b.LinearGradInput(dy, w, p)
+}
+func (y yieldBackend) GELU(x op.Tensor, p op.Elementwise) (op.Tensor, error) {
+	yield()
+	return y.b.GELU(x, p)
+}
+func (y yieldBackend) GELUGradInput(x, dy op.Tensor, p op.Elementwise) (op.Tensor, error) {
+	yield()
+	return y.b.GELUGradInput(x, dy, p)
+}
+func (y yieldBackend) ReLU(x op.Tensor, p op.Elementwise) (op.Tensor, error) {
+	yield()
+	return y.b.ReLU(x, p)
+}
+func (y yieldBackend) ReLUGradInput(x, dy op.Tensor, p op.Elementwise) (op.Tensor, error) {
+	yield()
+	return y.b.ReLUGradInput(x, dy, p)
+}
+func (y yieldBackend) Add(a, b op.Tensor, p op.Elementwise) (op.Tensor, error) {
+	yield()
+	return y.b.Add(a, b, p)
+}
+func (y yieldBackend) AddGradInput(dy op.Tensor, p op.Elementwise) (op.Tensor, error) {
+	yield()
+	return y.b.AddGradInput(dy, p)
+}
+func (y yieldBackend) ScaleResidual(x, r, g op.Tensor, p op.ScaleResidual) (op.Tensor, error) {
+	yield()
+	return y.b.ScaleResidual(x, r, g, p)
+}
+func (y yieldBackend) ScaleResidualGradInput(dy, g op.Tensor, p op.ScaleResidual) (op.Tensor, error) {
+	yield()
+	return y.b.ScaleResidualGradInput(dy, g, p)
+}
+func (y yieldBackend) AvgPool(x op.Tensor, p op.AvgPool) (op.Tensor, error) {
+	yield()
+	return y.b.AvgPool(x, p)
+}
+func (y yieldBackend) AvgPoolGradInput(dy op.Tensor, p op.AvgPool) (op.Tensor, error) {
+	yield()
+	return y.b.AvgPoolGradInput(dy, p)
+}
+func (y yieldBackend) Softmax(x op.Tensor, p op.Softmax) (op.Tensor, error) {
+	yield()
+	return y.b.Softmax(x, p)
+}
+func (y yieldBackend) SoftmaxGradInput(yt, dy op.Tensor, p op.Softmax) (op.Tensor, error) {
+	yield()
+	return y.b.SoftmaxGradInput(yt, dy, p)
+}
+
+var _ op.Backend = yieldBackend{}
+
+// preprocess is the eval transform of the loaded variant.
+func preprocess(s *engineState, img *rgbaImage) ([]float32, error) {
+	return preprocessRGBA(img.Pix, img.W, img.H, s.variant.Preprocess)
+}
+
+// parseWeights reads a dropped/downloaded weight file. PLACEHOLDER until
+// weights/convert lands.
+func parseWeights(ctx app.Context, req engineRequest) (model.Variant, model.StateDict, error) {
+	return model.Variant{}, nil, fmt.Errorf("loading %s is not wired yet", req.FileKind)
+}
