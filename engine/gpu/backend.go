@@ -31,6 +31,10 @@ type Backend struct {
 	deferred []func()             // releases to run once enc is submitted (bind groups, uniforms, freed tensors)
 	closed   bool
 
+	// Direct forces the direct kernels (one thread per output) even where a fast kernel exists: the
+	// baseline of benchmarks and a second path for the conformance suite.
+	Direct bool
+
 	// Stats counts submits and dispatches (for tests and benchmarks).
 	Stats struct{ Submits, Dispatches int }
 }
