@@ -181,6 +181,11 @@ func ReadPTH(r io.ReaderAt, size int64) (ck *Checkpoint, err error) {
 			return nil, pthErr("zip: duplicate entry %q", f.Name)
 		}
 		pr.entries[f.Name] = f
+		// Every entry's claimed size must fit the file, whether it is read or not.
+		if f.CompressedSize64 > uint64(size) || (f.Method == zip.Store && f.UncompressedSize64 != f.CompressedSize64) {
+			return nil, pthErr("zip entry %s claims %d bytes (%d stored) in a %d-byte file (truncated or corrupted?)",
+				f.Name, f.UncompressedSize64, f.CompressedSize64, size)
+		}
 		dir, base := path.Split(f.Name)
 		if base == "data.pkl" && strings.Count(f.Name, "/") == 1 {
 			if pkl != nil {

@@ -21,7 +21,7 @@ expected = {}
 
 def record(fname, key, t):
     """Records shape, dtype and the first/last few values (as float64) of t."""
-    flat = t.detach().reshape(-1).to(torch.float64)
+    flat = t.detach().reshape(-1).to(torch.float64)  # bool → 0/1
     expected.setdefault(fname, {})[key] = {
         "shape": list(t.shape),
         "dtype": str(t.dtype),
@@ -81,7 +81,7 @@ d["strided"] = base[::2, 1::3]        # offset 1, strides (12, 3)
 d["nbt"] = torch.tensor(0, dtype=torch.long)
 torch.save(d, os.path.join(out, "dtypes.pth"))
 for k, v in d.items():
-    record("dtypes.pth", k, v.float() if v.dtype == torch.bool else v)
+    record("dtypes.pth", k, v)
 
 # 3. Storages recorded on cuda:0 (no GPU here: patch the location tag torch.save writes),
 #    under model_ema with a module. prefix, f16.
