@@ -57,6 +57,7 @@ func StripPrefix(key string) string {
 // variant. Error() names the keys and says what is wrong.
 type ConvertError struct {
 	Variant    string
+	Deploy     bool     // the dict was deploy weights (ValidateDeploy), not an official checkpoint
 	Trap       string   // a known pitfall of SLAK.md §6 (lkb_origin, Decom1/2, lkb_reparam), or ""
 	Missing    []string // expected keys absent from the checkpoint (num_batches_tracked not required)
 	Unexpected []string // checkpoint keys the variant does not have
@@ -93,7 +94,11 @@ func (e *ConvertError) Error() string {
 	if e.Hint != "" {
 		parts = append(parts, e.Hint)
 	}
-	return fmt.Sprintf("model: checkpoint does not fit %s: %s", e.Variant, strings.Join(parts, "; "))
+	what := "checkpoint does"
+	if e.Deploy {
+		what = "deploy weights do"
+	}
+	return fmt.Sprintf("model: %s not fit %s: %s", what, e.Variant, strings.Join(parts, "; "))
 }
 
 // normalize strips wrapper prefixes and drops num_batches_tracked.
@@ -150,6 +155,15 @@ func trap(v Variant, keys []string) string {
 		if k := firstWith(keys, ".Decom2."); k != "" {
 			return fmt.Sprintf("it uses the July-2022 branch name Decom2 (e.g. %s); released SLaK checkpoints "+
 				"name it LoRA2 (SLaK#5)", k)
+		}
+		// SLAK.md §8: --bn False drops the branch BNs, layer_scale_init_value ≤ 0 drops gamma.
+		if firstWith(keys, ".large_kernel.LoRA1.conv.weight") != "" && firstWith(keys, ".large_kernel.LoRA1.bn.") == "" {
+			return "its large-kernel branches have no BatchNorm keys: a model trained with --bn False, which this converter does not support"
+		}
+	}
+	if v.Family == SLaK || v.Family == ConvNeXt {
+		if firstWith(keys, ".pwconv1.weight") != "" && firstWith(keys, ".gamma") == "" {
+			return "its blocks have no layer-scale gamma: a model with layer_scale_init_value <= 0, which this converter does not support"
 		}
 	}
 	return ""
@@ -333,6 +347,7 @@ func ValidateDeploy(v Variant, deploy StateDict) error {
 	}
 	err := validate(v, DeployKeys(v), sd)
 	if ce, ok := err.(*ConvertError); ok {
+		ce.Deploy = true
 		ce.Hint = ""
 		for _, u := range variants {
 			if u.Name != v.Name && fitsDeploy(u, sd) {
@@ -341,10 +356,7 @@ func ValidateDeploy(v Variant, deploy StateDict) error {
 			}
 		}
 	}
-	if err != nil {
-		return fmt.Errorf("deploy weights: %w", err)
-	}
-	return nil
+	return err
 }
 
 func fitsDeploy(u Variant, sd StateDict) bool {

@@ -134,6 +134,24 @@ func TestConvertTraps(t *testing.T) {
 	_, err = Convert(r31, sd)
 	wantErr(t, "lkb_reparam", err, "lkb_reparam", "merged", "unmerged")
 
+	// --bn False and no layer scale (SLAK.md §8): said clearly.
+	sd = synthetic(slakT)
+	for k := range sd {
+		if strings.Contains(k, ".large_kernel.") && strings.Contains(k, ".bn.") {
+			delete(sd, k)
+		}
+	}
+	_, err = Convert(slakT, sd)
+	wantErr(t, "bn=False", err, "--bn False", "does not support")
+	sd = synthetic(mustLookup(t, "convnext_t"))
+	for k := range sd {
+		if strings.HasSuffix(k, ".gamma") {
+			delete(sd, k)
+		}
+	}
+	_, err = Convert(mustLookup(t, "convnext_t"), sd)
+	wantErr(t, "no gamma", err, "layer_scale_init_value <= 0")
+
 	// A truncated tensor.
 	sd = synthetic(slakT)
 	sd["head.weight"] = Param{Shape: []int{1000, 998}, Data: zeros[:100]}

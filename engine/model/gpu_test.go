@@ -6,6 +6,7 @@ import (
 	"errors"
 	"math"
 	"os"
+	"os/exec"
 	"testing"
 	"time"
 
@@ -31,9 +32,32 @@ func newGPU(t *testing.T) *gpu.Backend {
 	return b
 }
 
+// isolated runs the calling test in a child process (the same test binary,
+// -test.run ^name$) so that a crash inside the native driver (a segfault in
+// wgpu-native or lavapipe) fails this test with its output instead of
+// killing the whole package. It returns true in the child, which then runs
+// the test body.
+func isolated(t *testing.T) bool {
+	t.Helper()
+	if os.Getenv("SLAK_MODEL_CHILD") == t.Name() {
+		return true
+	}
+	cmd := exec.Command(os.Args[0], "-test.run", "^"+t.Name()+"$", "-test.v", "-test.count=1")
+	cmd.Env = append(os.Environ(), "SLAK_MODEL_CHILD="+t.Name())
+	out, err := cmd.CombinedOutput()
+	t.Logf("child process output:\n%s", out)
+	if err != nil {
+		t.Fatalf("%s in a child process: %v", t.Name(), err)
+	}
+	return false
+}
+
 // TestGoldenGPU: the golden checks of TestGoldenCPU on the WebGPU backend,
 // same tolerances (SLAK.md §8; see golden_test.go).
 func TestGoldenGPU(t *testing.T) {
+	if !isolated(t) {
+		return
+	}
 	b := newGPU(t)
 	for _, cfg := range goldenConfigs {
 		t.Run(cfg, func(t *testing.T) {
@@ -71,6 +95,9 @@ func fullSizeInput(h, w int) []float32 {
 // to 3992-term dot products and 18 residual blocks; logits within
 // 1e-4·max(1, max|logit|) (SLAK.md §8) and maps within 1e-4 of their max-abs.
 func TestFullSizeSLaKTGPU(t *testing.T) {
+	if !isolated(t) {
+		return
+	}
 	b := newGPU(t)
 	v := mustLookup(t, "slak_t")
 	sd, err := RandomWeights(v, 1, 0.4)

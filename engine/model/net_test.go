@@ -41,6 +41,16 @@ func TestRandomWeights(t *testing.T) {
 	if a["head.weight"].Data[0] == b["head.weight"].Data[0] && a["head.weight"].Data[1] == b["head.weight"].Data[1] {
 		t.Error("seeds 1 and 2 give the same head weights")
 	}
+	calls, last := 0, 0
+	if _, err := RandomWeightsProgress(v, 1, 0.4, func(done, total int) {
+		calls++
+		if done < last || done > total {
+			t.Errorf("progress %d of %d after %d", done, total, last)
+		}
+		last = done
+	}); err != nil || calls != len(DeployKeys(v)) || last != ParamCount(v)-folded(v) {
+		t.Errorf("progress: %d calls, last %d, err %v", calls, last, err)
+	}
 	if _, err := RandomWeights(v, 1, 1); err == nil {
 		t.Error("sparsity 1 accepted")
 	}
@@ -153,7 +163,7 @@ func TestLoadErrorsLeaveNothing(t *testing.T) {
 	delete(bad, "stages.1.blocks.1.pw2.bias")
 	bad["stem.0.weight"] = Param{Shape: []int{8, 3, 5, 5}, Data: make([]float32, 8*3*5*5)}
 	_, err = Load(cb, v, bad)
-	wantErr(t, "Load with bad keys", err, "stages.1.blocks.1.pw2.bias", "stem.0.weight has shape [8 3 5 5], want [8 3 3 3]")
+	wantErr(t, "Load with bad keys", err, "deploy weights do not fit replknet_tiny", "stages.1.blocks.1.pw2.bias", "stem.0.weight has shape [8 3 5 5], want [8 3 3 3]")
 	if cb.uploads != 0 {
 		t.Errorf("Load uploaded %d tensors before rejecting the weights", cb.uploads)
 	}
@@ -221,4 +231,17 @@ func TestInputSizeErrors(t *testing.T) {
 	if len(cb.live) != weights {
 		t.Errorf("failed forwards leaked %d tensors", len(cb.live)-weights)
 	}
+}
+
+// folded is the number of bias values that BN folding adds minus the BN
+// vectors it removes (one per folded conv), i.e. ParamCount − deploy floats
+// for SLaK (no standalone BNs).
+func folded(v Variant) int {
+	n := 0
+	for _, e := range Schema(v) {
+		if _, ok := convOf(e.Key); ok && v.Family != ConvNeXt {
+			n += e.Shape[0]
+		}
+	}
+	return n
 }

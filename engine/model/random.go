@@ -44,6 +44,13 @@ func (s *xorshift64star) next() uint64 {
 // and all arithmetic is integer except one float32 multiply per value, so the
 // result is identical on every GOOS/GOARCH.
 func RandomWeights(v Variant, seed uint64, sparsity float64) (StateDict, error) {
+	return RandomWeightsProgress(v, seed, sparsity, nil)
+}
+
+// RandomWeightsProgress is RandomWeights calling progress(done, total) (in
+// values) after each tensor, so a single-threaded caller (Go wasm) can report
+// progress and yield (time.Sleep) between tensors. progress may be nil.
+func RandomWeightsProgress(v Variant, seed uint64, sparsity float64, progress func(done, total int)) (StateDict, error) {
 	if !(sparsity >= 0 && sparsity < 1) {
 		return nil, fmt.Errorf("model: RandomWeights: sparsity %g must be in [0, 1)", sparsity)
 	}
@@ -53,7 +60,12 @@ func RandomWeights(v Variant, seed uint64, sparsity float64) (StateDict, error) 
 	// Mask threshold on a 16-bit uniform: zero when u < sparsity·2¹⁶.
 	thresh := uint64(math.Round(sparsity * (1 << 16)))
 	out := StateDict{}
-	for idx, e := range DeployKeys(v) {
+	keys := DeployKeys(v)
+	total, done := 0, 0
+	for _, e := range keys {
+		total += numel(e.Shape)
+	}
+	for idx, e := range keys {
 		data := make([]float32, numel(e.Shape))
 		switch {
 		case len(e.Shape) >= 2:
@@ -81,6 +93,10 @@ func RandomWeights(v Variant, seed uint64, sparsity float64) (StateDict, error) 
 			// biases, running_mean
 		}
 		out[e.Key] = Param{Shape: append([]int(nil), e.Shape...), Data: data}
+		done += len(data)
+		if progress != nil {
+			progress(done, total)
+		}
 	}
 	return out, nil
 }
