@@ -113,6 +113,9 @@ func jsString(v js.Value) string {
 	if v.IsUndefined() || v.IsNull() {
 		return ""
 	}
+	if v.Type() == js.TypeString {
+		return v.String() // Value.Call panics on a primitive string
+	}
 	return v.Call("toString").String()
 }
 
