@@ -1,38 +1,18 @@
 package model
 
 import (
-	"encoding/binary"
-	"encoding/json"
 	"fmt"
-	"io"
 	"math"
 	"os"
 	"path/filepath"
 	"sort"
 	"testing"
 
-	"github.com/nlpodyssey/gopickle/pickle"
-	"github.com/nlpodyssey/gopickle/pytorch"
-	"github.com/nlpodyssey/gopickle/types"
+	"github.com/slak-web/slak/weights"
 )
 
 // goldenDir is the repository's testdata/golden, written by tools/golden/gen.py.
 var goldenDir = filepath.Join("..", "..", "testdata", "golden")
-
-// pyObjectClass stands for any non-torch class (argparse.Namespace): NEWOBJ
-// makes a pyObject and BUILD fills its __dict__.
-type pyObjectClass struct{}
-
-type pyObject struct{ dict map[interface{}]interface{} }
-
-func (pyObjectClass) PyNew(args ...interface{}) (interface{}, error) {
-	return &pyObject{dict: map[interface{}]interface{}{}}, nil
-}
-
-func (o *pyObject) PyDictSet(key, value interface{}) error {
-	o.dict[key] = value
-	return nil
-}
 
 // ckptEntry is one tensor of a .pth state_dict, in file order.
 type ckptEntry struct {
@@ -40,72 +20,34 @@ type ckptEntry struct {
 	P   Param
 }
 
-// readPTH reads a torch.save zip checkpoint with gopickle and returns the
-// state_dict under top-level key (model, model_ema, state_dict, module) or the
-// bare dict, in file order, every tensor as float32 (num_batches_tracked
-// included, converted). It is the test's own minimal reader; the product
-// reader is weights.ReadPTH.
+// readPTH reads a torch.save zip checkpoint with the product reader
+// weights.ReadPTH (which unwraps model / model_ema / state_dict / module) and
+// returns its state_dict in file order, every tensor as float32
+// (num_batches_tracked included, converted). Prefixes are kept: Convert
+// strips them.
 func readPTH(t testing.TB, path string) []ckptEntry {
 	t.Helper()
-	// Classes outside torch (argparse.Namespace under 'args') load as
-	// generic objects.
-	obj, err := pytorch.LoadWithUnpickler(path, func(r io.Reader) pickle.Unpickler {
-		u := pickle.NewUnpickler(r)
-		u.FindClass = func(module, name string) (interface{}, error) {
-			return pyObjectClass{}, nil
-		}
-		return u
-	})
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ck, err := weights.ReadPTH(f, st.Size())
 	if err != nil {
 		t.Fatalf("read %s: %v", path, err)
 	}
-	top, ok := obj.(*types.Dict)
-	var sd *types.OrderedDict
-	if ok {
-		for _, k := range []string{"model", "model_ema", "state_dict", "module"} {
-			if v, found := top.Get(k); found {
-				sd, _ = v.(*types.OrderedDict)
-				break
-			}
-		}
-	} else {
-		sd, _ = obj.(*types.OrderedDict)
-	}
-	if sd == nil {
-		t.Fatalf("%s: no state_dict found (top-level %T)", path, obj)
-	}
 	var out []ckptEntry
-	for e := sd.List.Front(); e != nil; e = e.Next() {
-		ent := e.Value.(*types.OrderedDictEntry)
-		key := ent.Key.(string)
-		tt, ok := ent.Value.(*pytorch.Tensor)
-		if !ok {
-			t.Fatalf("%s: %s is %T, not a tensor", path, key, ent.Value)
+	for _, key := range ck.Order {
+		tt := ck.StateDict[key]
+		data, err := tt.Float32()
+		if err != nil {
+			t.Fatalf("%s: %s: %v", path, key, err)
 		}
-		n := numel(tt.Size)
-		// Contiguity: PyTorch state_dict tensors are contiguous.
-		stride := 1
-		for i := len(tt.Size) - 1; i >= 0; i-- {
-			if tt.Size[i] != 1 && tt.Stride[i] != stride {
-				t.Fatalf("%s: %s is not contiguous (size %v stride %v)", path, key, tt.Size, tt.Stride)
-			}
-			stride *= tt.Size[i]
-		}
-		data := make([]float32, n)
-		off := tt.StorageOffset
-		switch s := tt.Source.(type) {
-		case *pytorch.FloatStorage:
-			copy(data, s.Data[off:off+n])
-		case *pytorch.HalfStorage:
-			copy(data, s.Data[off:off+n])
-		case *pytorch.LongStorage:
-			for i := range data {
-				data[i] = float32(s.Data[off+i])
-			}
-		default:
-			t.Fatalf("%s: %s has storage %T", path, key, tt.Source)
-		}
-		out = append(out, ckptEntry{Key: key, P: Param{Shape: append([]int{}, tt.Size...), Data: data}})
+		out = append(out, ckptEntry{Key: key, P: Param{Shape: append([]int{}, tt.Shape...), Data: data}})
 	}
 	return out
 }
@@ -118,55 +60,36 @@ func toStateDict(es []ckptEntry) StateDict {
 	return sd
 }
 
-// readSafetensors reads the golden format: u64 LE header length, JSON
-// header {name: {dtype F32, shape, data_offsets}}, raw little-endian data.
+// readSafetensors reads a golden file with weights.ReadSafetensors
+// (format: u64 LE header length, JSON header, raw little-endian data).
 func readSafetensors(t testing.TB, path string) (map[string]Param, map[string]string) {
 	t.Helper()
-	raw, err := os.ReadFile(path)
+	f, err := os.Open(path)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(raw) < 8 {
-		t.Fatalf("%s: too short", path)
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		t.Fatal(err)
 	}
-	n := binary.LittleEndian.Uint64(raw)
-	if n > uint64(len(raw)-8) {
-		t.Fatalf("%s: header length %d beyond file", path, n)
+	sf, err := weights.ReadSafetensors(f, st.Size())
+	if err != nil {
+		t.Fatalf("read %s: %v", path, err)
 	}
-	var hdr map[string]json.RawMessage
-	if err := json.Unmarshal(raw[8:8+n], &hdr); err != nil {
-		t.Fatalf("%s: header: %v", path, err)
-	}
-	body := raw[8+n:]
 	out := map[string]Param{}
-	var meta map[string]string
-	for name, msg := range hdr {
-		if name == "__metadata__" {
-			_ = json.Unmarshal(msg, &meta)
-			continue
+	for _, name := range sf.Order {
+		tt := sf.Tensors[name]
+		if tt.DType != weights.F32 {
+			t.Fatalf("%s: %s has dtype %s, want F32", path, name, tt.DType)
 		}
-		var info struct {
-			Dtype   string   `json:"dtype"`
-			Shape   []int    `json:"shape"`
-			Offsets [2]int64 `json:"data_offsets"`
-		}
-		if err := json.Unmarshal(msg, &info); err != nil {
+		d, err := tt.Float32()
+		if err != nil {
 			t.Fatalf("%s: %s: %v", path, name, err)
 		}
-		if info.Dtype != "F32" {
-			t.Fatalf("%s: %s has dtype %s, want F32", path, name, info.Dtype)
-		}
-		b, e := info.Offsets[0], info.Offsets[1]
-		if b < 0 || e < b || e > int64(len(body)) || (e-b) != int64(4*numel(info.Shape)) {
-			t.Fatalf("%s: %s: bad offsets %v for shape %v", path, name, info.Offsets, info.Shape)
-		}
-		d := make([]float32, numel(info.Shape))
-		for i := range d {
-			d[i] = math.Float32frombits(binary.LittleEndian.Uint32(body[b+int64(4*i):]))
-		}
-		out[name] = Param{Shape: info.Shape, Data: d}
+		out[name] = Param{Shape: append([]int{}, tt.Shape...), Data: d}
 	}
-	return out, meta
+	return out, sf.Metadata
 }
 
 // goldenInputs lists the input names X with an "X/input" tensor, sorted.
