@@ -83,8 +83,34 @@ func TestConformance(t *testing.T) {
 	t.Logf("suite: %v, %d submits, %d dispatches", time.Since(start).Round(time.Millisecond), b.Stats.Submits, b.Stats.Dispatches)
 }
 
+// TestConformanceDirect runs the cases of the ops that have a fast kernel again with Backend.Direct
+// set, so the direct kernels stay checked when the default path is a fast one.
+func TestConformanceDirect(t *testing.T) {
+	backend(t)
+	b, err := New()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	b.Direct = true
+	ref := cpu.NewBackend()
+	for _, c := range optest.Cases() {
+		if c.Op != "dwconv" && c.Op != "linear" {
+			continue
+		}
+		for _, d := range []optest.Dir{optest.Forward, optest.Grad} {
+			t.Run(c.Op+"/"+c.Name+"/"+d.String(), func(t *testing.T) {
+				if r := optest.Run(ref, b, c, d); !r.OK() {
+					t.Fatal(r.String())
+				}
+			})
+		}
+	}
+}
+
 var (
 	structRE  = regexp.MustCompile(`(?s)struct Params\s*\{(.*?)\}`)
+	vecRE     = regexp.MustCompile(`^vec([234])<(\w+)>$`)
 	bindingRE = regexp.MustCompile(`@binding\((\d+)\)\s*var<([^>]+)>\s*(\w+)\s*:\s*([\w<>, ]+);`)
 )
 
@@ -108,7 +134,7 @@ func TestParamsLayout(t *testing.T) {
 			continue
 		}
 		var fields [][2]string
-		for _, f := range strings.Split(m[1], ",") {
+		for _, f := range splitFields(m[1]) {
 			f = strings.TrimSpace(f)
 			if f == "" {
 				continue
@@ -120,29 +146,56 @@ func TestParamsLayout(t *testing.T) {
 			}
 			fields = append(fields, [2]string{strings.TrimSpace(nt[0]), strings.TrimSpace(nt[1])})
 		}
+		// Expand vecN<T> into N scalar components name0…name(N−1) (vec2 aligned to 8 bytes, vec3
+		// and vec4 to 16), then compare with the Go mirror's fields one by one.
+		type comp struct {
+			name, typ string
+			off       uintptr
+		}
+		var comps []comp
+		off := uintptr(0)
+		for _, f := range fields {
+			typ, n := f[1], 1
+			if m := vecRE.FindStringSubmatch(typ); m != nil {
+				n, _ = strconv.Atoi(m[1])
+				typ = m[2]
+				align := uintptr(16)
+				if n == 2 {
+					align = 8
+				}
+				off = (off + align - 1) / align * align
+			}
+			for j := 0; j < n; j++ {
+				name := f[0]
+				if n > 1 {
+					name += strconv.Itoa(j)
+				}
+				comps = append(comps, comp{name, typ, off})
+				off += 4
+			}
+		}
 		gt := reflect.TypeOf(k.params)
-		if gt.NumField() != len(fields) {
-			t.Errorf("%s.wgsl: Params has %d fields, Go mirror %s has %d", name, len(fields), gt.Name(), gt.NumField())
+		if gt.NumField() != len(comps) {
+			t.Errorf("%s.wgsl: Params has %d scalar components, Go mirror %s has %d fields", name, len(comps), gt.Name(), gt.NumField())
 			continue
 		}
-		off := uintptr(0)
-		for i, f := range fields {
+		for i, c := range comps {
 			gf := gt.Field(i)
-			kind, ok := wgslScalar[f[1]]
+			kind, ok := wgslScalar[c.typ]
 			if !ok {
-				t.Errorf("%s.wgsl: Params.%s has type %s, the mirror handles u32/i32/f32 only", name, f[0], f[1])
+				t.Errorf("%s.wgsl: Params.%s has type %s; mirrors handle u32/i32/f32 and their vectors", name, c.name, c.typ)
 				continue
 			}
-			if strings.ReplaceAll(f[0], "_", "") != strings.ToLower(gf.Name) {
-				t.Errorf("%s.wgsl: Params field %d is %s, Go mirror %s has %s", name, i, f[0], gt.Name(), gf.Name)
+			if strings.ReplaceAll(c.name, "_", "") != strings.ToLower(gf.Name) {
+				t.Errorf("%s.wgsl: Params component %d is %s, Go mirror %s has %s", name, i, c.name, gt.Name(), gf.Name)
 			}
 			if gf.Type.Kind() != kind || gf.Type.Size() != 4 {
-				t.Errorf("%s.wgsl: Params.%s is %s, Go %s.%s is %s", name, f[0], f[1], gt.Name(), gf.Name, gf.Type)
+				t.Errorf("%s.wgsl: Params.%s is %s, Go %s.%s is %s", name, c.name, c.typ, gt.Name(), gf.Name, gf.Type)
 			}
-			if gf.Offset != off {
-				t.Errorf("%s.wgsl: Params.%s at offset %d, Go %s.%s at %d", name, f[0], off, gt.Name(), gf.Name, gf.Offset)
+			// paramBytes packs fields at 4-byte steps: a WGSL offset with a hole would not match.
+			if gf.Offset != c.off || uintptr(4*i) != c.off {
+				t.Errorf("%s.wgsl: Params.%s at WGSL offset %d, Go %s.%s at %d (packed at %d)", name, c.name, c.off, gt.Name(), gf.Name, gf.Offset, 4*i)
 			}
-			off += 4
 		}
 		pb, err := paramBytes(k.params)
 		if err != nil || len(pb) < int(off) || len(pb)%16 != 0 {
@@ -173,6 +226,26 @@ func TestParamsLayout(t *testing.T) {
 			t.Errorf("%s.wgsl: header must open with %q and state Reference: engine/cpu/… and Dispatch:", name, "// "+name+".wgsl:")
 		}
 	}
+}
+
+// splitFields splits a struct body at the commas outside <…>.
+func splitFields(body string) []string {
+	var out []string
+	depth, start := 0, 0
+	for i, r := range body {
+		switch r {
+		case '<':
+			depth++
+		case '>':
+			depth--
+		case ',':
+			if depth == 0 {
+				out = append(out, body[start:i])
+				start = i + 1
+			}
+		}
+	}
+	return append(out, body[start:])
 }
 
 // gradNoKernel lists the ops whose input gradient needs no WGSL file, with the reason.
@@ -359,7 +432,10 @@ func TestBadCalls(t *testing.T) {
 		call       func() (op.Tensor, error)
 	}{
 		{"shape mismatch", "conv2d", func() (op.Tensor, error) { q := p; q.Cin = 2; return b.Conv2D(x, w, bias, q) }},
-		{"bias length", "conv2d", func() (op.Tensor, error) { q := p; q.Cout = 5; return b.Conv2D(x, w, bias, q) }},
+		{"weight length", "conv2d", func() (op.Tensor, error) { q := p; q.Cout = 5; return b.Conv2D(x, w, bias, q) }},
+		{"bias length", "linear", func() (op.Tensor, error) {
+			return b.Linear(x, w, bias, op.Linear{In: 3, Out: 36, HW: 25, Bias: true})
+		}},
 		{"nil input", "conv2d", func() (op.Tensor, error) { return b.Conv2D(nil, w, bias, p) }},
 		{"typed nil input", "conv2d", func() (op.Tensor, error) { return b.Conv2D(typedNil, w, bias, p) }},
 		{"nil bias", "conv2d", func() (op.Tensor, error) { return b.Conv2D(x, w, nil, p) }},
@@ -371,13 +447,14 @@ func TestBadCalls(t *testing.T) {
 		{"zero-size upload", "upload", func() (op.Tensor, error) { return b.Upload(nil, 0) }},
 		{"no shape", "upload", func() (op.Tensor, error) { return b.Upload(nil) }},
 		{"data/shape mismatch", "upload", func() (op.Tensor, error) { return b.Upload(make([]float32, 5), 2, 2) }},
-		{"above maxStorageBufferBindingSize", "linear", func() (op.Tensor, error) {
-			// 1 input channel, `huge` output values: the output alone is above the binding limit.
-			in := up(1, 1, 1)
+		{"output above maxStorageBufferBindingSize", "linear", func() (op.Tensor, error) {
+			// Small inputs, but 65536·hw ≥ limit/4 + 1 output values: the output cannot be bound.
+			hw := (huge + 65535) / 65536
+			in := up(hw, 1, hw)
 			defer b.Free(in)
-			wt := up(huge/((huge+65535)/65536)+1, 1, huge/((huge+65535)/65536)+1)
+			wt := up(65536, 65536, 1)
 			defer b.Free(wt)
-			return b.Linear(in, wt, nil, op.Linear{In: 1, Out: huge/((huge+65535)/65536) + 1, HW: (huge + 65535) / 65536})
+			return b.Linear(in, wt, nil, op.Linear{In: 1, Out: 65536, HW: hw})
 		}},
 		{"upload above limit", "upload", func() (op.Tensor, error) { return b.Upload(nil, huge) }},
 		{"bad kernel/padding", "dwconv", func() (op.Tensor, error) {
