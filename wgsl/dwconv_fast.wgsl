@@ -1,7 +1,7 @@
 // dwconv_fast.wgsl: fused sum of up to three stride-1 depthwise branches (SLaK's K×5 + 5×K + 5×5,
 // RepLKNet's K×K + 5×5, or a single DWConv), all over the same input x with the same output shape:
 //   y[c,oy,ox] = bias[c] + Σ_b Σ_{ky,kx} w_b[c,ky,kx] · x[c, oy+ky−PH_b, ox+kx−PW_b]   (zero padding)
-// Reference: engine/cpu (DWConv, summed; op.Fused.DWConvSum by composition).
+// Reference: engine/cpu/dwconv.go (DWConv, summed: op.Fused.DWConvSum by composition).
 // Layout: x [C,H,W], w_b [C,KH_b,KW_b], bias [C] (ignored unless has_bias), y [C,OH,OW].
 // Dispatch: (C, bands, 1) workgroups of 64 invocations; a workgroup owns one channel and one band
 // of BH output rows (BH a multiple of 4; one band whenever the plane fits).
@@ -11,11 +11,14 @@
 // valid input (the margin absorbs the ≤ 3-row/column overhang of a block). Along a branch's longer
 // axis a 4-wide register window slides one tap at a time: per tap 1 weight + 4 input loads feed
 // 16 FMAs (0.31 loads per FMA). Weights are uniform across the workgroup (one channel).
+// Params: branch b ∈ {0,1,2} has kernel kh_b×kw_b and padding (ph_b, pw_b); max_up = max_b ph_b,
+// max_down = max_b (kh_b − 1 − ph_b) clipped at 0 (the rows a band needs above and below itself).
 struct Params {
   c: u32, h: u32, w: u32, oh: u32,
   ow: u32, nb: u32, bh: u32, has_bias: u32,
-  max_up: u32, max_down: u32, pad0: u32, pad1: u32,
-  kh: vec4<u32>, kw: vec4<u32>, ph: vec4<u32>, pw: vec4<u32>,
+  max_up: u32, max_down: u32,
+  kh0: u32, kh1: u32, kh2: u32, kw0: u32, kw1: u32, kw2: u32,
+  ph0: u32, ph1: u32, ph2: u32, pw0: u32, pw1: u32, pw2: u32,
 }
 @group(0) @binding(0) var<storage, read> x: array<f32>;
 @group(0) @binding(1) var<storage, read> w0: array<f32>;
@@ -68,10 +71,10 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
     let ox0 = (blk % nbx) * 4;
     var r = mat4x4<f32>(); // r[j][i]: output (oy0+j, ox0+i)
     for (var b = 0u; b < p.nb; b = b + 1u) {
-      let KH = i32(p.kh[b]);
-      let KW = i32(p.kw[b]);
-      let PH = i32(p.ph[b]);
-      let PW = i32(p.pw[b]);
+      let KH = i32(vec3<u32>(p.kh0, p.kh1, p.kh2)[b]);
+      let KW = i32(vec3<u32>(p.kw0, p.kw1, p.kw2)[b]);
+      let PH = i32(vec3<u32>(p.ph0, p.ph1, p.ph2)[b]);
+      let PW = i32(vec3<u32>(p.pw0, p.pw1, p.pw2)[b]);
       let kylo = max(0, PH - oy0 - 3);
       let kyhi = min(KH - 1, H - 1 + PH - oy0);
       let kxlo = max(0, PW - ox0 - 3);

@@ -1,9 +1,9 @@
 // fmapeak.wgsl: fp32 FMA peak micro-benchmark (the roofline the benchmark reports against).
-// Reference: none (a throughput probe; engine/bench checks the stored sums are finite).
+// Reference: engine/cpu/ has none: a throughput probe (engine/bench checks the sums are finite).
 // Each invocation runs 16 independent FMA chains of {{ITERS}} iterations, a_k = fma(a_k, m, c),
 // so the adapter's FMA pipes stay busy without dependent latency; the chains are summed into
 // out[gid] so nothing is dead code. FLOPs = 2 · 16 · ITERS · invocations.
-// Dispatch: ({{GROUPS}}, 1, 1) workgroups of 64 invocations; out has GROUPS·64 elements.
+// Dispatch: (groups, 1, 1) workgroups of 64 invocations; out has groups·64 elements.
 // Params: p.m, p.c are runtime values (0.999, 1e-3) so the compiler cannot fold the chains.
 struct Params { m: f32, c: f32, n: u32, pad: u32 }
 @group(0) @binding(0) var<storage, read_write> out: array<f32>;

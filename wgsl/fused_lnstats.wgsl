@@ -1,7 +1,7 @@
 // fused_lnstats.wgsl: per-pixel LayerNorm statistics over channels, the pre-pass of pw1's fused
 // LayerNorm (matmul_fast.wgsl applies them in its loader):
 //   mean[p] = (1/C) Σ_c x[c,p];  rstd[p] = 1 / sqrt((1/C) Σ_c (x[c,p] − mean[p])² + eps)  (biased, two-pass)
-// Reference: engine/cpu LayerNorm.
+// Reference: engine/cpu/layernorm.go (the same mean and biased variance).
 // Layout: x [C,HW], stats [2,HW]: stats[p] = mean, stats[HW + p] = rstd.
 // Dispatch: (ceil(HW/64), 1, 1) workgroups of 64; one invocation per pixel, loops over C.
 struct Params { c: u32, hw: u32, eps: f32, pad: u32 }

@@ -4,10 +4,11 @@
 //   v[o,p]  = Σ_i W[o,i]·x'[i,p] + b[o]
 //   y[o,p]  = v (EPI 0) | GELU(v) (EPI 1, exact-erf form, erf by Abramowitz–Stegun 7.1.26,
 //             |err| < 1.5e-7) | r[o,p] + g[o]·v (EPI 2)
-// Reference: engine/cpu Linear, LayerNorm, GELU, ScaleResidual (op.Fused by composition).
+// Reference: engine/cpu/linear.go, layernorm.go, gelu.go, scaleresidual.go (op.Fused by composition).
 // Layout: x [In,HW], W [Out,In], b [Out], stats [2,HW] (mean, rstd from fused_lnstats.wgsl),
 // γ/β [In], r [Out,HW], g [Out], y [Out,HW]. Absent optional inputs are bound to a dummy buffer.
-// Substitutions: {{LN}} and {{EPI}} (0/1, 0/1/2) select the prologue and epilogue at compile time.
+// Substitutions: {{LN}} and {{EPI}} (true/false, 0/1/2) select prologue and epilogue at compile
+// time; LN with EPI = 2 is not supported (they share the aux bindings).
 // Dispatch: (ceil(HW/32), ceil(Out/32), 1) workgroups of 8×8 invocations; each invocation owns a
 // 4×4 block (4 outputs o × 4 pixels p) of the workgroup's 32×32 tile. K advances 16 at a time
 // through workgroup memory, A transposed: As[k][o], Bs[k][p] as vec4 (2 × 16·8 vec4 = 4 KiB).
@@ -17,13 +18,13 @@ struct Params { inp: u32, out: u32, hw: u32, has_bias: u32 }
 @group(0) @binding(0) var<storage, read> x: array<f32>;
 @group(0) @binding(1) var<storage, read> wm: array<f32>;
 @group(0) @binding(2) var<storage, read> bias: array<f32>;
-@group(0) @binding(3) var<storage, read> stats: array<f32>;
-@group(0) @binding(4) var<storage, read> lng: array<f32>;
-@group(0) @binding(5) var<storage, read> lnb: array<f32>;
-@group(0) @binding(6) var<storage, read> res: array<f32>;
-@group(0) @binding(7) var<storage, read> ls: array<f32>;
-@group(0) @binding(8) var<storage, read_write> y: array<f32>;
-@group(0) @binding(9) var<uniform> p: Params;
+// aux0..2 are stats, γ, β when LN, r, g (and a dummy) when EPI = 2: the two never combine, which
+// keeps the shader at 7 storage bindings (the WebGPU default limit is 8).
+@group(0) @binding(3) var<storage, read> aux0: array<f32>;
+@group(0) @binding(4) var<storage, read> aux1: array<f32>;
+@group(0) @binding(5) var<storage, read> aux2: array<f32>;
+@group(0) @binding(6) var<storage, read_write> y: array<f32>;
+@group(0) @binding(7) var<uniform> p: Params;
 
 const LN: bool = {{LN}};
 const EPI: u32 = {{EPI}}u;
@@ -41,7 +42,7 @@ fn erf_as(z: f32) -> f32 {
 
 fn epi(v: f32, o: u32, q: u32) -> f32 {
   if (EPI == 1u) { return 0.5 * v * (1.0 + erf_as(v * 0.70710678118654752)); }
-  if (EPI == 2u) { return res[o * p.hw + q] + ls[o] * v; }
+  if (EPI == 2u) { return aux0[o * p.hw + q] + aux1[o] * v; }
   return v;
 }
 
@@ -72,7 +73,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid:
           let q = p0 + q4 + i;
           if (q < p.hw) {
             var xv = x[k * p.hw + q];
-            if (LN) { xv = (xv - stats[q]) * stats[p.hw + q] * lng[k] + lnb[k]; }
+            if (LN) { xv = (xv - aux0[q]) * aux0[p.hw + q] * aux1[k] + aux2[k]; }
             bv[i] = xv;
           }
         }

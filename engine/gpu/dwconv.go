@@ -33,6 +33,9 @@ func (b *Backend) DWConv(x, w, bias op.Tensor, p op.DWConv) (op.Tensor, error) {
 			return nil, err
 		}
 	}
+	if y, ok, err := b.dwconvFastLocked(xt, wt, bt, p); ok {
+		return y, err
+	}
 	oh, ow := p.OutH(), p.OutW()
 	grid := [3]uint32{u(ceilDiv(ow, 8)), u(ceilDiv(oh, 8)), u(p.C)}
 	return b.run(name, "dwconv", biasSubst(p.Bias), dwParamsOf(p), []*Tensor{xt, wt, bt}, grid, p.C, oh, ow)

@@ -1,9 +1,6 @@
 package gpu
 
 import (
-	"encoding/binary"
-	"math"
-
 	"github.com/slak-web/slak/engine/op"
 )
 
@@ -21,7 +18,7 @@ const fastDWMargin = 3
 type dwFastPlan struct {
 	C, H, W, OH, OW int
 	Bands, BH       int
-	Params          []byte // 112 bytes, the WGSL Params struct
+	Params          dwFastParams
 }
 
 // planDWFast reports whether the fast depthwise kernel can run the branches ps (same C, H, W,
@@ -39,7 +36,7 @@ func planDWFast(ps []op.DWConv, hasBias bool) (dwFastPlan, bool) {
 			return dwFastPlan{}, false
 		}
 		up = max(up, p.PadH)
-		down = max(down, p.KH-1-p.PadH)
+		down = max(down, p.KH-1-p.PadH, 0)
 	}
 	M := fastDWMargin
 	sw := p0.W + 2*M
@@ -55,48 +52,18 @@ func planDWFast(ps []op.DWConv, hasBias bool) (dwFastPlan, bool) {
 		}
 	}
 	pl.Bands = (oh + pl.BH - 1) / pl.BH
-	u := make([]uint32, 28)
-	u[0], u[1], u[2], u[3] = uint32(p0.C), uint32(p0.H), uint32(p0.W), uint32(oh)
-	u[4], u[5], u[6] = uint32(ow), uint32(len(ps)), uint32(pl.BH)
-	if hasBias {
-		u[7] = 1
+	pl.Params = dwFastParams{C: u(p0.C), H: u(p0.H), W: u(p0.W), OH: u(oh), OW: u(ow), NB: u(len(ps)),
+		BH: u(pl.BH), HasBias: b2u(hasBias), MaxUp: u(up), MaxDown: u(down)}
+	kh := []*uint32{&pl.Params.Kh0, &pl.Params.Kh1, &pl.Params.Kh2}
+	kw := []*uint32{&pl.Params.Kw0, &pl.Params.Kw1, &pl.Params.Kw2}
+	ph := []*uint32{&pl.Params.Ph0, &pl.Params.Ph1, &pl.Params.Ph2}
+	pw := []*uint32{&pl.Params.Pw0, &pl.Params.Pw1, &pl.Params.Pw2}
+	for i, p := range ps {
+		*kh[i], *kw[i], *ph[i], *pw[i] = u(p.KH), u(p.KW), u(p.PadH), u(p.PadW)
 	}
-	u[8], u[9] = uint32(up), uint32(max(down, 0))
-	for b, p := range ps {
-		u[12+b], u[16+b], u[20+b], u[24+b] = uint32(p.KH), uint32(p.KW), uint32(p.PadH), uint32(p.PadW)
-	}
-	pl.Params = u32Bytes(u)
 	return pl, true
-}
-
-// matmulFastParams is the Params uniform of matmul_fast.wgsl (16 bytes) and its dispatch.
-func matmulFastParams(p op.Linear) (params []byte, gx, gy int) {
-	b := uint32(0)
-	if p.Bias {
-		b = 1
-	}
-	return u32Bytes([]uint32{uint32(p.In), uint32(p.Out), uint32(p.HW), b}), (p.HW + 31) / 32, (p.Out + 31) / 32
-}
-
-// lnStatsParams is the Params uniform of fused_lnstats.wgsl (16 bytes) and its dispatch.
-func lnStatsParams(p op.LayerNorm) (params []byte, gx int) {
-	return u32Bytes([]uint32{uint32(p.C), uint32(p.HW), math.Float32bits(p.Eps), 0}), (p.HW + 63) / 64
-}
-
-// fmaPeakParams is the Params uniform of fmapeak.wgsl (16 bytes): the runtime multiplier and
-// addend of every FMA chain and the number of invocations.
-func fmaPeakParams(n int) []byte {
-	return u32Bytes([]uint32{math.Float32bits(0.999), math.Float32bits(1e-3), uint32(n), 0})
 }
 
 // FMAPeakFLOPs is the number of floating-point operations one dispatch of fmapeak.wgsl performs:
 // 2 per FMA, 16 chains (4 vec4) per invocation, iters per chain, 64 invocations per workgroup.
 func FMAPeakFLOPs(groups, iters int) float64 { return 2 * 16 * float64(iters) * 64 * float64(groups) }
-
-func u32Bytes(u []uint32) []byte {
-	b := make([]byte, 4*len(u))
-	for i, v := range u {
-		binary.LittleEndian.PutUint32(b[4*i:], v)
-	}
-	return b
-}

@@ -13,8 +13,8 @@ func TestPlanDWFast(t *testing.T) {
 		{C: 124, H: 56, W: 56, KH: 5, KW: 5, Stride: 1, PadH: 2, PadW: 2},
 	}
 	pl, ok := planDWFast(s0, true)
-	if !ok || pl.Bands != 1 || pl.BH != 56 || len(pl.Params) != 112 {
-		t.Fatalf("slak_t_s0: got ok=%v bands=%d BH=%d params=%d bytes, want one band of 56 rows, 112 bytes", ok, pl.Bands, pl.BH, len(pl.Params))
+	if !ok || pl.Bands != 1 || pl.BH != 56 || pl.Params.NB != 3 || pl.Params.MaxUp != 25 || pl.Params.MaxDown != 25 {
+		t.Fatalf("slak_t_s0: got ok=%v bands=%d BH=%d want one band of 56 rows, 3 branches, up = down = 25 (%+v)", ok, pl.Bands, pl.BH, pl.Params)
 	}
 	// A 120×70 plane does not fit in 3900 f32: bands of BH rows, (BH+up+down+6)·76 ≤ 3900.
 	b := []op.DWConv{{C: 2, H: 120, W: 70, KH: 15, KW: 5, Stride: 1, PadH: 7, PadW: 2}}

@@ -26,6 +26,9 @@ func (b *Backend) Linear(x, w, bias op.Tensor, p op.Linear) (op.Tensor, error) {
 			return nil, err
 		}
 	}
+	if y, ok, err := b.linearFastLocked(xt, wt, bt, p); ok {
+		return y, err
+	}
 	return b.run(name, "linear", biasSubst(p.Bias), linearParams{u(p.In), u(p.Out), u(p.HW)}, []*Tensor{xt, wt, bt}, b.grid1D(p.Out*p.HW, 256), p.Out, p.HW)
 }
 

@@ -1,0 +1,266 @@
+package gpu
+
+import (
+	"fmt"
+	"strconv"
+
+	"github.com/slak-web/slak/engine/op"
+)
+
+// The fast kernels (issue 6): wgsl/dwconv_fast.wgsl (summed depthwise branches, one workgroup per
+// channel, plane in workgroup memory, 4×4 register blocks), wgsl/matmul_fast.wgsl (tiled GEMM with
+// LayerNorm prologue and bias/GELU/residual epilogues) with its pre-pass wgsl/fused_lnstats.wgsl,
+// and wgsl/fmapeak.wgsl (the FMA roofline of the benchmark). The Backend uses them by default
+// inside DWConv and Linear and for op.Fused; Backend.Direct forces the direct kernels (the
+// baseline of engine/bench and the conformance suite).
+
+var _ op.Fused = (*Backend)(nil)
+
+// Params mirrors of the fast kernels (checked by TestParamsLayout like the direct ones).
+type (
+	dwFastParams struct {
+		C, H, W, OH, OW, NB, BH, HasBias, MaxUp, MaxDown           uint32
+		Kh0, Kh1, Kh2, Kw0, Kw1, Kw2, Ph0, Ph1, Ph2, Pw0, Pw1, Pw2 uint32
+	}
+	matmulFastParams struct{ Inp, Out, HW, HasBias uint32 }
+	lnStatsParams    struct {
+		C, HW uint32
+		Eps   float32
+		Pad   uint32
+	}
+	fmaPeakParams struct {
+		M, C float32
+		N    uint32
+		Pad  uint32
+	}
+)
+
+func init() {
+	kernels["dwconv_fast"] = kernel{5, dwFastParams{}}
+	kernels["matmul_fast"] = kernel{6, matmulFastParams{}}
+	kernels["fused_lnstats"] = kernel{1, lnStatsParams{}}
+	kernels["fmapeak"] = kernel{0, fmaPeakParams{}}
+}
+
+func b2u(v bool) uint32 {
+	if v {
+		return 1
+	}
+	return 0
+}
+
+// dwFast records dwconv_fast.wgsl for the branches ps over x (weights ws, optional bias) and
+// reports false when the kernel cannot take the shapes (stride ≠ 1, a plane too wide for the
+// tile, more than 3 branches): the caller then uses the direct kernel.
+func (b *Backend) dwFast(opName string, xt *Tensor, ws []*Tensor, bt *Tensor, ps []op.DWConv) (*Tensor, bool, error) {
+	pl, ok := planDWFast(ps, bt != nil)
+	if !ok {
+		return nil, false, nil
+	}
+	w3 := []*Tensor{ws[0], ws[0], ws[0]}
+	copy(w3, ws)
+	subst := map[string]string{"SMEM": strconv.Itoa(fastDWSmem)}
+	grid := [3]uint32{u(pl.C), u(pl.Bands), 1}
+	y, err := b.run(opName, "dwconv_fast", subst, pl.Params, []*Tensor{xt, w3[0], w3[1], w3[2], bt}, grid, pl.C, pl.OH, pl.OW)
+	return y, true, err
+}
+
+// matmulFast records matmul_fast.wgsl: y = epi(W · prologue(x) + b). ln (stats, γ, β) and res
+// (r, g; epi = 2) are nil when unused.
+func (b *Backend) matmulFast(opName string, xt, wt, bt *Tensor, ln []*Tensor, res []*Tensor, epi int, p op.Linear) (*Tensor, error) {
+	subst := map[string]string{"LN": strconv.FormatBool(ln != nil), "EPI": strconv.Itoa(epi)}
+	aux := []*Tensor{nil, nil, nil}
+	if ln != nil {
+		copy(aux, ln)
+	}
+	if res != nil {
+		copy(aux, res)
+	}
+	prm := matmulFastParams{u(p.In), u(p.Out), u(p.HW), b2u(bt != nil)}
+	grid := [3]uint32{u(ceilDiv(p.HW, 32)), u(ceilDiv(p.Out, 32)), 1}
+	return b.run(opName, "matmul_fast", subst, prm, []*Tensor{xt, wt, bt, aux[0], aux[1], aux[2]}, grid, p.Out, p.HW)
+}
+
+// linearArgs checks Linear's tensors.
+func (b *Backend) linearArgs(name string, x, w, bias op.Tensor, p op.Linear) (xt, wt, bt *Tensor, err error) {
+	if err = p.Validate(); err != nil {
+		return
+	}
+	if xt, err = b.arg(name, "x", x, p.In*p.HW); err != nil {
+		return
+	}
+	if wt, err = b.arg(name, "w", w, p.Out*p.In); err != nil {
+		return
+	}
+	if p.Bias {
+		bt, err = b.arg(name, "b", bias, p.Out)
+	}
+	return
+}
+
+// LNLinearGELU implements op.Fused (pw1): y = GELU(W · LayerNorm(x; γ, β) + b), with per-pixel
+// statistics from fused_lnstats.wgsl applied in matmul_fast.wgsl's loader and GELU in its epilogue.
+func (b *Backend) LNLinearGELU(x, gamma, beta, w, bias op.Tensor, ln op.LayerNorm, lin op.Linear) (op.Tensor, error) {
+	const name = "lnlineargelu"
+	if err := ln.Validate(); err != nil {
+		return nil, err
+	}
+	if ln.C != lin.In || ln.HW != lin.HW {
+		return nil, fmt.Errorf("%s: %w: layernorm [%d, %d] does not match linear In %d, HW %d", name, op.ErrShape, ln.C, ln.HW, lin.In, lin.HW)
+	}
+	if b.Direct {
+		h, err := b.LayerNorm(x, gamma, beta, ln)
+		if err != nil {
+			return nil, err
+		}
+		defer b.Free(h)
+		v, err := b.Linear(h, w, bias, lin)
+		if err != nil {
+			return nil, err
+		}
+		defer b.Free(v)
+		return b.GELU(v, op.Elementwise{N: lin.Out * lin.HW})
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	xt, wt, bt, err := b.linearArgs(name, x, w, bias, lin)
+	if err != nil {
+		return nil, err
+	}
+	gt, err := b.arg(name, "gamma", gamma, ln.C)
+	if err != nil {
+		return nil, err
+	}
+	betat, err := b.arg(name, "beta", beta, ln.C)
+	if err != nil {
+		return nil, err
+	}
+	stats, err := b.run(name, "fused_lnstats", nil, lnStatsParams{C: u(ln.C), HW: u(ln.HW), Eps: ln.Eps}, []*Tensor{xt}, [3]uint32{u(ceilDiv(ln.HW, 64)), 1, 1}, 2, ln.HW)
+	if err != nil {
+		return nil, err
+	}
+	defer func() { b.deferred = append(b.deferred, func() { b.destroy(stats) }) }()
+	return b.matmulFast(name, xt, wt, bt, []*Tensor{stats, gt, betat}, nil, 1, lin)
+}
+
+// LinearScaleResidual implements op.Fused (pw2): y[c,p] = x[c,p] + γ[c]·(Σ_i W[c,i] h[i,p] + b[c]),
+// layer scale and residual in matmul_fast.wgsl's epilogue.
+func (b *Backend) LinearScaleResidual(h, w, bias, gamma, x op.Tensor, lin op.Linear) (op.Tensor, error) {
+	const name = "linearscaleresidual"
+	if b.Direct {
+		v, err := b.Linear(h, w, bias, lin)
+		if err != nil {
+			return nil, err
+		}
+		defer b.Free(v)
+		return b.ScaleResidual(x, v, gamma, op.ScaleResidual{C: lin.Out, HW: lin.HW})
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	ht, wt, bt, err := b.linearArgs(name, h, w, bias, lin)
+	if err != nil {
+		return nil, err
+	}
+	gt, err := b.arg(name, "gamma", gamma, lin.Out)
+	if err != nil {
+		return nil, err
+	}
+	xt, err := b.arg(name, "x", x, lin.Out*lin.HW)
+	if err != nil {
+		return nil, err
+	}
+	return b.matmulFast(name, ht, wt, bt, nil, []*Tensor{xt, gt}, 2, lin)
+}
+
+// DWConvSum implements op.Fused: y = Σ_k DWConv(x; ws[k], ps[k]) + bias in one pass of
+// dwconv_fast.wgsl when it takes the shapes, else by composition of the direct kernels.
+func (b *Backend) DWConvSum(x op.Tensor, ws []op.Tensor, bias op.Tensor, ps []op.DWConv) (op.Tensor, error) {
+	const name = "dwconvsum"
+	if len(ps) == 0 || len(ws) != len(ps) {
+		return nil, fmt.Errorf("%s: %w: %d weights for %d branches", name, op.ErrShape, len(ws), len(ps))
+	}
+	p0 := ps[0]
+	for k, p := range ps {
+		if err := p.Validate(); err != nil {
+			return nil, err
+		}
+		if p.Bias {
+			return nil, fmt.Errorf("%s: %w: branch %d has Bias set; pass the summed bias instead", name, op.ErrShape, k)
+		}
+		if p.C != p0.C || p.H != p0.H || p.W != p0.W || p.OutH() != p0.OutH() || p.OutW() != p0.OutW() {
+			return nil, fmt.Errorf("%s: %w: branch %d maps [%d,%d,%d] to %dx%d, branch 0 [%d,%d,%d] to %dx%d", name, op.ErrShape,
+				k, p.C, p.H, p.W, p.OutH(), p.OutW(), p0.C, p0.H, p0.W, p0.OutH(), p0.OutW())
+		}
+	}
+	if !b.Direct {
+		if _, ok := planDWFast(ps, bias != nil); ok {
+			b.mu.Lock()
+			defer b.mu.Unlock()
+			xt, err := b.arg(name, "x", x, p0.C*p0.H*p0.W)
+			if err != nil {
+				return nil, err
+			}
+			wts := make([]*Tensor, len(ps))
+			for k, p := range ps {
+				if wts[k], err = b.arg(name, fmt.Sprintf("ws[%d]", k), ws[k], p.C*p.KH*p.KW); err != nil {
+					return nil, err
+				}
+			}
+			var bt *Tensor
+			if bias != nil {
+				if bt, err = b.arg(name, "bias", bias, p0.C); err != nil {
+					return nil, err
+				}
+			}
+			y, _, err := b.dwFast(name, xt, wts, bt, ps)
+			return y, err
+		}
+	}
+	// composition: y = DWConv(x; ws[0], bias) + Σ_{k≥1} DWConv(x; ws[k])
+	q := ps[0]
+	q.Bias = bias != nil
+	y, err := b.DWConv(x, ws[0], bias, q)
+	if err != nil {
+		return nil, err
+	}
+	n := p0.C * p0.OutH() * p0.OutW()
+	for k := 1; k < len(ps); k++ {
+		t, err := b.DWConv(x, ws[k], nil, ps[k])
+		if err != nil {
+			b.Free(y)
+			return nil, err
+		}
+		s, err := b.Add(y, t, op.Elementwise{N: n})
+		b.Free(t)
+		b.Free(y)
+		if err != nil {
+			return nil, err
+		}
+		y = s
+	}
+	return y, nil
+}
+
+// dwconvFastLocked is DWConv's fast path (b.mu held): a single stride-1 branch through
+// dwconv_fast.wgsl. ok is false when the direct kernel must run.
+func (b *Backend) dwconvFastLocked(xt, wt, bt *Tensor, p op.DWConv) (y *Tensor, ok bool, err error) {
+	if b.Direct {
+		return nil, false, nil
+	}
+	q := p
+	q.Bias = false
+	return b.dwFast("dwconv", xt, []*Tensor{wt}, bt, []op.DWConv{q})
+}
+
+// linearFastLocked is Linear's fast path (b.mu held): matmul_fast.wgsl without prologue or
+// epilogue. ok is false when the direct kernel must run.
+func (b *Backend) linearFastLocked(xt, wt, bt *Tensor, p op.Linear) (y *Tensor, ok bool, err error) {
+	if b.Direct {
+		return nil, false, nil
+	}
+	if ceilDiv(p.HW, 32) > int(b.maxGroups()) || ceilDiv(p.Out, 32) > int(b.maxGroups()) {
+		return nil, false, nil
+	}
+	y, err = b.matmulFast("linear", xt, wt, bt, nil, nil, 0, p)
+	return y, true, err
+}

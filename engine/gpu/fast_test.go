@@ -1,0 +1,262 @@
+//go:build !js
+
+package gpu
+
+import (
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"testing"
+
+	"github.com/slak-web/slak/engine/cpu"
+	"github.com/slak-web/slak/engine/op"
+)
+
+// Tests of the fast kernels (fast.go) against engine/cpu on hostile and real SLaK-T shapes.
+// Tolerance: |got − want| ≤ f·u·S + a, where S is the same computation on absolute values (the
+// Σ|terms| of every dot product), u = 2⁻²⁴ and f = 4√K + 2 with K the terms per output: two f32
+// sums in different orders (Higham–Mary probabilistic bound, as engine/optest). Fused GELU adds
+// its erf approximation (A&S 7.1.26, ≤ 1.5e-7 absolute on erf → ≤ 0.75e-7·|v| on y), LayerNorm
+// the rounding of its statistics (a relative 1e-6 of S).
+
+const u32eps = 1.0 / (1 << 24)
+
+func rnd(r *rand.Rand, n int, scale float64) []float32 {
+	v := make([]float32, n)
+	for i := range v {
+		v[i] = float32(r.NormFloat64() * scale)
+	}
+	return v
+}
+
+func abs32(v []float32) []float32 {
+	if v == nil {
+		return nil
+	}
+	o := make([]float32, len(v))
+	for i, f := range v {
+		o[i] = float32(math.Abs(float64(f)))
+	}
+	return o
+}
+
+func up(t *testing.T, b op.Backend, v []float32, shape ...int) op.Tensor {
+	t.Helper()
+	if v == nil {
+		return nil
+	}
+	x, err := b.Upload(v, shape...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return x
+}
+
+func down(t *testing.T, b op.Backend, x op.Tensor) []float32 {
+	t.Helper()
+	v, err := b.Download(x)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b.Free(x)
+	return v
+}
+
+// within fails on the first element outside f·u·S + a (+ rel·|want|) and names op, case,
+// coordinate (c, p) in a [rows, cols] view, got, want and the bound.
+func within(t *testing.T, what string, cols int, got, want, s []float32, f, a, rel float64) {
+	t.Helper()
+	if len(got) != len(want) {
+		t.Fatalf("%s: %d elements, want %d", what, len(got), len(want))
+	}
+	worst := 0.0
+	for i := range want {
+		d := math.Abs(float64(got[i]) - float64(want[i]))
+		tol := f*u32eps*float64(s[i]) + a + rel*math.Abs(float64(want[i]))
+		if !(d <= tol) {
+			t.Fatalf("%s: at (c=%d, p=%d): got %g, want %g, |Δ| %.3g > tol %.3g", what, i/cols, i%cols, got[i], want[i], d, tol)
+		}
+		worst = max(worst, d/tol)
+	}
+	t.Logf("%s: ok, max |Δ|/tol %.3f", what, worst)
+}
+
+func slakDW(c, h, k int) []op.DWConv {
+	return []op.DWConv{
+		{C: c, H: h, W: h, KH: k, KW: 5, Stride: 1, PadH: k / 2, PadW: 2},
+		{C: c, H: h, W: h, KH: 5, KW: k, Stride: 1, PadH: 2, PadW: k / 2},
+		{C: c, H: h, W: h, KH: 5, KW: 5, Stride: 1, PadH: 2, PadW: 2},
+	}
+}
+
+func TestFastDWConvSum(t *testing.T) {
+	b := backend(t)
+	ref := cpu.NewBackend()
+	r := rand.New(rand.NewPCG(6, 1))
+	cases := []struct {
+		name string
+		ps   []op.DWConv
+		bias bool
+	}{
+		{"slak_t_s0_51x5+5x51+5x5_c11", slakDW(11, 56, 51), true},
+		{"slak_t_s1_49_c249_h28", slakDW(249, 28, 49), true},
+		{"slak_t_s3_13_c7_h7", slakDW(7, 7, 13), false},
+		{"kernel_larger_than_map_31_on_9x9", slakDW(3, 9, 31), true},
+		{"replk_31x31+5x5_c2_h17x23", []op.DWConv{{C: 2, H: 17, W: 23, KH: 31, KW: 31, Stride: 1, PadH: 15, PadW: 15}, {C: 2, H: 17, W: 23, KH: 5, KW: 5, Stride: 1, PadH: 2, PadW: 2}}, true},
+		{"bands_120x70_15x5+5x15", []op.DWConv{{C: 2, H: 120, W: 70, KH: 15, KW: 5, Stride: 1, PadH: 7, PadW: 2}, {C: 2, H: 120, W: 70, KH: 5, KW: 15, Stride: 1, PadH: 2, PadW: 7}}, true},
+		{"fallback_k51_on_100x100", slakDW(2, 100, 51)[:2], true},
+	}
+	for _, tc := range cases {
+		p0 := tc.ps[0]
+		x := rnd(r, p0.C*p0.H*p0.W, 1)
+		var ws [][]float32
+		var wg, wc, wa []op.Tensor
+		for _, p := range tc.ps {
+			w := rnd(r, p.C*p.KH*p.KW, 0.1)
+			ws = append(ws, w)
+			wg = append(wg, up(t, b, w, p.C, p.KH, p.KW))
+			wc = append(wc, up(t, ref, w, p.C, p.KH, p.KW))
+			wa = append(wa, up(t, ref, abs32(w), p.C, p.KH, p.KW))
+		}
+		var bias []float32
+		if tc.bias {
+			bias = rnd(r, p0.C, 1)
+		}
+		yg, err := b.DWConvSum(up(t, b, x, p0.C, p0.H, p0.W), wg, up(t, b, bias, p0.C), tc.ps)
+		if err != nil {
+			t.Fatalf("dwconvsum %s: %v", tc.name, err)
+		}
+		yc, err := ref.DWConvSum(up(t, ref, x, p0.C, p0.H, p0.W), wc, up(t, ref, bias, p0.C), tc.ps)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ya, err := ref.DWConvSum(up(t, ref, abs32(x), p0.C, p0.H, p0.W), wa, up(t, ref, abs32(bias), p0.C), tc.ps)
+		if err != nil {
+			t.Fatal(err)
+		}
+		k := 1
+		for _, p := range tc.ps {
+			k += p.KH * p.KW
+		}
+		within(t, "dwconvsum/"+tc.name, p0.OutH()*p0.OutW(), down(t, b, yg), down(t, ref, yc), down(t, ref, ya), 4*math.Sqrt(float64(k))+2, 0, 0)
+	}
+}
+
+func TestFastDWConvSingle(t *testing.T) {
+	b := backend(t)
+	r := rand.New(rand.NewPCG(6, 2))
+	for _, p := range []op.DWConv{
+		{C: 249, H: 28, W: 28, KH: 7, KW: 7, Stride: 1, PadH: 3, PadW: 3, Bias: true},    // ConvNeXt-T stage 1
+		{C: 5, H: 13, W: 11, KH: 7, KW: 3, Stride: 1, PadH: 1, PadW: 4, Bias: true},      // asymmetric, output ≠ input
+		{C: 3, H: 14, W: 14, KH: 31, KW: 31, Stride: 1, PadH: 15, PadW: 15, Bias: false}, // RepLKNet stage 2-like
+	} {
+		x := rnd(r, p.C*p.H*p.W, 1)
+		w := rnd(r, p.C*p.KH*p.KW, 0.1)
+		bias := rnd(r, p.C, 1)
+		if !p.Bias {
+			bias = nil
+		}
+		yg, err := b.DWConv(up(t, b, x, p.C, p.H, p.W), up(t, b, w, p.C, p.KH, p.KW), up(t, b, bias, p.C), p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want, _ := cpu.DWConv(x, w, bias, p)
+		s, _ := cpu.DWConv(abs32(x), abs32(w), abs32(bias), p)
+		within(t, fmt.Sprintf("dwconv/fast_%dx%d_c%d_%dx%d", p.KH, p.KW, p.C, p.H, p.W), p.OutH()*p.OutW(), down(t, b, yg), want, s, 4*math.Sqrt(float64(p.KH*p.KW+1))+2, 0, 0)
+	}
+}
+
+func TestFastPointwise(t *testing.T) {
+	b := backend(t)
+	r := rand.New(rand.NewPCG(6, 3))
+	for _, tc := range []struct {
+		name string
+		p    op.Linear
+	}{
+		{"odd_37_to_29_hw53", op.Linear{In: 37, Out: 29, HW: 53, Bias: true}},
+		{"slak_t_s1_pw1_249_996_hw61", op.Linear{In: 249, Out: 996, HW: 61, Bias: true}},
+		{"slak_t_s3_pw2_3992_998_hw49", op.Linear{In: 3992, Out: 998, HW: 49, Bias: true}},
+		{"slak_t_s0_pw1_124_496_hw3136", op.Linear{In: 124, Out: 496, HW: 3136, Bias: true}},
+		{"head_998_to_1000_hw1_nobias", op.Linear{In: 998, Out: 1000, HW: 1}},
+	} {
+		p := tc.p
+		x := rnd(r, p.In*p.HW, 1)
+		for i := range x {
+			x[i] += 2 // LayerNorm must cancel a common offset
+		}
+		w := rnd(r, p.Out*p.In, 1/math.Sqrt(float64(p.In)))
+		var bias []float32
+		if p.Bias {
+			bias = rnd(r, p.Out, 0.5)
+		}
+		g, beta := rnd(r, p.In, 1), rnd(r, p.In, 0.5)
+		res, ls := rnd(r, p.Out*p.HW, 1), rnd(r, p.Out, 0.5)
+		f := 4*math.Sqrt(float64(p.In+1)) + 2
+		xs, ws, bs := up(t, b, x, p.In, p.HW), up(t, b, w, p.Out, p.In), up(t, b, bias, p.Out)
+
+		// Linear (fast path inside op.Backend.Linear)
+		yg, err := b.Linear(xs, ws, bs, p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want, _ := cpu.Linear(x, w, bias, p)
+		s, _ := cpu.Linear(abs32(x), abs32(w), abs32(bias), p)
+		within(t, "linear/"+tc.name, p.HW, down(t, b, yg), want, s, f, 0, 0)
+
+		// LNLinearGELU
+		ln := op.LayerNorm{C: p.In, HW: p.HW, Eps: 1e-6}
+		yg, err = b.LNLinearGELU(xs, up(t, b, g, p.In), up(t, b, beta, p.In), ws, bs, ln, p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		h, _ := cpu.LayerNorm(x, g, beta, ln)
+		v, _ := cpu.Linear(h, w, bias, p)
+		want, _ = cpu.GELU(v, op.Elementwise{N: len(v)})
+		s, _ = cpu.Linear(abs32(h), abs32(w), abs32(bias), p)
+		// GELU's slope is ≤ 1.13; erf approximation ≤ 0.75e-7·|v| (bounded via S ≥ |v|);
+		// LayerNorm statistics in another order: a relative 1e-6 of S.
+		within(t, "lnlineargelu/"+tc.name, p.HW, down(t, b, yg), want, s, 1.13*f+0.75e-7/u32eps+1e-6/u32eps, 0, 0)
+
+		// LinearScaleResidual
+		yg, err = b.LinearScaleResidual(xs, ws, bs, up(t, b, ls, p.Out), up(t, b, res, p.Out, p.HW), p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		v, _ = cpu.Linear(x, w, bias, p)
+		want, _ = cpu.ScaleResidual(res, v, ls, op.ScaleResidual{C: p.Out, HW: p.HW})
+		sa, _ := cpu.Linear(abs32(x), abs32(w), abs32(bias), p)
+		for i := range sa {
+			sa[i] = sa[i]*float32(math.Abs(float64(ls[i/p.HW]))) + float32(math.Abs(float64(res[i])))
+		}
+		within(t, "linearscaleresidual/"+tc.name, p.HW, down(t, b, yg), want, sa, f+2, 0, 0)
+		b.Free(xs)
+		b.Free(ws)
+		b.Free(bs)
+	}
+}
+
+// TestFastDirectSwitch checks that Direct really selects the other path: the dispatch count of a
+// fused op differs (one fused pass vs the composition of direct kernels).
+func TestFastDirectSwitch(t *testing.T) {
+	b := backend(t)
+	ps := slakDW(3, 9, 7)
+	x := up(t, b, make([]float32, 3*81), 3, 9, 9)
+	var ws []op.Tensor
+	for _, p := range ps {
+		ws = append(ws, up(t, b, make([]float32, p.C*p.KH*p.KW), p.C, p.KH, p.KW))
+	}
+	count := func(direct bool) int {
+		b.Direct = direct
+		defer func() { b.Direct = false }()
+		d0 := b.Stats.Dispatches
+		y, err := b.DWConvSum(x, ws, nil, ps)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b.Free(y)
+		return b.Stats.Dispatches - d0
+	}
+	if f, d := count(false), count(true); f != 1 || d != 5 {
+		t.Fatalf("dwconvsum dispatches: fast %d (want 1), direct %d (want 3 dwconv + 2 add)", f, d)
+	}
+}
