@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"math"
+	"strings"
 	"sync"
 	"sync/atomic"
 
@@ -103,6 +104,17 @@ func (b *Backend) alive(opName string) error {
 		return fmt.Errorf("%s: %w (%s)", opName, ErrDeviceLost, *m)
 	}
 	return nil
+}
+
+// noteLost marks the device lost when a binding error says so (natively there is no device-lost
+// callback, see openDevice).
+func (b *Backend) noteLost(err error) {
+	if err != nil && b.lost.Load() == nil {
+		if m := strings.ToLower(err.Error()); strings.Contains(m, "device lost") || strings.Contains(m, "devicelost") || strings.Contains(m, "device is lost") {
+			msg := err.Error()
+			b.lost.Store(&msg)
+		}
+	}
 }
 
 // SimulateDeviceLoss marks the device lost, as the device-lost callback does, so that an
@@ -206,6 +218,10 @@ func (b *Backend) Download(x op.Tensor) ([]float32, error) {
 	}
 	raw, err := readBuffer(b.dev, staging, bytes)
 	if err != nil {
+		b.noteLost(err)
+		if lerr := b.alive("download"); lerr != nil {
+			return nil, lerr
+		}
 		return nil, fmt.Errorf("download: %w", err)
 	}
 	if err := b.alive("download"); err != nil {
@@ -283,6 +299,7 @@ func (b *Backend) flushLocked() error {
 	cmd, err := enc.Finish(nil)
 	if err != nil {
 		_ = popErrorScope()
+		b.noteLost(err)
 		return fmt.Errorf("finish: %w", err)
 	}
 	b.queue.Submit(cmd)

@@ -4,6 +4,7 @@ package gpu
 
 import (
 	"fmt"
+	"os"
 	"strings"
 	"sync/atomic"
 
@@ -15,6 +16,12 @@ import (
 // limits. lost is set (with a message) by the device-lost callback.
 func openDevice(lost *atomic.Pointer[string]) (*wgpu.Device, Info, error) {
 	wgpu.SetLogLevel(wgpu.LogLevelOff)
+	if os.Getenv("XDG_RUNTIME_DIR") == "" {
+		// Without it Mesa's Vulkan WSI prints "error: XDG_RUNTIME_DIR is invalid or not set" three
+		// times on stderr when the instance is created (headless CI machines); compute needs no
+		// runtime directory, so point it at the temp dir (only when unset).
+		os.Setenv("XDG_RUNTIME_DIR", os.TempDir())
+	}
 	inst := wgpu.CreateInstance(nil)
 	if inst == nil {
 		return nil, Info{}, ErrNoAdapter

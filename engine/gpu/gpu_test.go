@@ -47,8 +47,6 @@ func TestAdapter(t *testing.T) {
 	b := backend(t)
 	info := b.Info()
 	t.Logf("%s", info)
-	type plain Info
-	t.Logf("%+v", plain(info))
 	fmt.Printf("%s adapter: %s\n", info.Backend, info.Name) // visible in go test -v output
 	if info.Name == "" || info.Limits.MaxStorageBufferBindingSize == 0 || info.Limits.MaxBufferSize == 0 {
 		t.Errorf("adapter info incomplete: %+v", info)
