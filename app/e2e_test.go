@@ -30,6 +30,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chromedp/cdproto/cdp"
+	cdppage "github.com/chromedp/cdproto/page"
 	"github.com/chromedp/cdproto/runtime"
 	"github.com/chromedp/chromedp"
 	"github.com/slak-web/slak/engine/cpu"
@@ -277,9 +279,14 @@ func (b *browser) waitResult(t *testing.T, name string, timeout time.Duration) {
 	})()`, name), timeout)
 }
 
-func (b *browser) waitError(t *testing.T, kind string, timeout time.Duration) string {
+// waitError waits for the error box of this kind whose title names name
+// (any title when name is "").
+func (b *browser) waitError(t *testing.T, kind, name string, timeout time.Duration) string {
 	t.Helper()
-	b.poll(t, "the "+kind+" error", fmt.Sprintf(`(() => { const e = document.querySelector('#error'); return e && e.dataset.kind === %q; })()`, kind), timeout)
+	b.poll(t, "the "+kind+" error for "+name, fmt.Sprintf(`(() => {
+		const e = document.querySelector('#error');
+		return e && e.dataset.kind === %q && e.querySelector('.error-title').innerText.includes(%q);
+	})()`, kind, name), timeout)
 	return b.text(t, "#error")
 }
 
@@ -400,7 +407,7 @@ func TestBrowserWebGPU(t *testing.T) {
 	if chip := b.text(t, "#device-chip"); !strings.Contains(chip, "WebGPU") {
 		t.Fatalf("device chip = %q, want the WebGPU engine (status %q, error %q)", chip, b.text(t, "#status"), b.text(t, "#error"))
 	}
-	if msg := b.waitError(t, "software-gpu", time.Second); !strings.Contains(msg, "expect seconds") {
+	if msg := b.waitError(t, "software-gpu", "", time.Second); !strings.Contains(msg, "expect seconds") {
 		t.Errorf("software-adapter note = %q, want it to say 'expect seconds'", msg)
 	}
 	if !strings.Contains(b.text(t, "#untrained-note"), "Untrained: predictions are meaningless; load official weights") {
@@ -420,7 +427,7 @@ func TestBrowserWebGPU(t *testing.T) {
 	b.eval(t, `globalThis.slakDebugLoseDevice()`)
 	time.Sleep(200 * time.Millisecond)
 	b.dropURL(t, "/web/samples/chelsea.png", "chelsea.png")
-	if msg := b.waitError(t, "device-lost", 2*time.Minute); !strings.Contains(msg, "Retry") {
+	if msg := b.waitError(t, "device-lost", "", 2*time.Minute); !strings.Contains(msg, "Retry") {
 		t.Errorf("device-lost error = %q, want a Retry", msg)
 	}
 	b.eval(t, `document.querySelector('#retry').click()`)
@@ -454,15 +461,38 @@ func TestBrowserCPUFallback(t *testing.T) {
 		variant = e2eVariant()
 	}
 	b := newBrowser(t, false)
+	// First load: WebGPU disabled (--disable-features=WebGPU leaves
+	// navigator.gpu in place but grants no adapter).
+	if _, err := chromedp.Run(b.ctx, chromedp.Navigate(srv.URL+"/?builtin=slak_tiny")); err != nil {
+		t.Fatal(err)
+	}
+	b.poll(t, "the engine to be ready", `document.querySelector('.shell') && document.querySelector('.shell').dataset.ready === 'true'`, time.Minute)
+	if msg := b.waitError(t, "no-adapter", "", 10*time.Second); !strings.Contains(msg, "no GPU adapter") {
+		t.Errorf("no-adapter message = %q", msg)
+	}
+	// Second load: a browser without WebGPU at all (navigator.gpu deleted
+	// before any script runs).
+	if _, err := chromedp.Run(b.ctx, chromedp.Evaluate[chromedp.Void](`1`)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := chromedp.Run(b.ctx, chromedp.Action[chromedp.Void](func(ctx context.Context, tg *chromedp.Target) (chromedp.Void, error) {
+		_, err := cdp.Call(ctx, tg, cdppage.AddScriptToEvaluateOnNewDocument, cdppage.AddScriptToEvaluateOnNewDocumentParams{Source: `delete Navigator.prototype.gpu;`})
+		return chromedp.Void{}, err
+	})); err != nil {
+		t.Fatal(err)
+	}
 	if _, err := chromedp.Run(b.ctx, chromedp.Navigate(srv.URL+"/?builtin="+variant)); err != nil {
 		t.Fatal(err)
+	}
+	if evalT[bool](t, b, `'gpu' in navigator`) {
+		t.Fatal("navigator.gpu is still there")
 	}
 	b.poll(t, "globalThis.wasm", `!!(globalThis.wasm && globalThis.wasm.instance)`, 60*time.Second)
 	b.poll(t, "the engine to be ready", `document.querySelector('.shell') && document.querySelector('.shell').dataset.ready === 'true'`, 4*time.Minute)
 	if chip := b.text(t, "#device-chip"); !strings.Contains(chip, "CPU reference") {
 		t.Fatalf("device chip = %q, want the CPU reference label", chip)
 	}
-	msg := b.waitError(t, "no-webgpu", time.Second)
+	msg := b.waitError(t, "no-webgpu", "", time.Second)
 	if !strings.Contains(msg, "CPU reference engine") {
 		t.Errorf("no-WebGPU message = %q, want it to name the CPU reference engine", msg)
 	}
@@ -520,32 +550,32 @@ func (b *browser) runErrorCases(t *testing.T, variant string) {
 	before := b.text(t, "#model-loaded")
 
 	b.drop(t, "notes.txt", "text/plain", []byte("these are not the pixels you are looking for\n"))
-	if msg := b.waitError(t, "not-image", 30*time.Second); !strings.Contains(msg, "not an image") {
+	if msg := b.waitError(t, "not-image", "notes.txt", 30*time.Second); !strings.Contains(msg, "not an image") {
 		t.Errorf("non-image error = %q", msg)
 	}
 	// A text file named like a photo is called corrupt, not "not an image".
 	b.drop(t, "holiday.jpg", "image/jpeg", []byte("<html>surprise</html>"))
-	b.waitError(t, "corrupt", 30*time.Second)
+	b.waitError(t, "corrupt", "holiday.jpg", 30*time.Second)
 
 	whole, err := os.ReadFile(filepath.Join("..", "web", "samples", "chelsea.png"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	b.drop(t, "truncated.png", "image/png", whole[:len(whole)/2])
-	if msg := b.waitError(t, "corrupt", 30*time.Second); !strings.Contains(msg, "truncated") {
+	if msg := b.waitError(t, "corrupt", "truncated.png", 30*time.Second); !strings.Contains(msg, "truncated") {
 		t.Errorf("truncated-image error = %q", msg)
 	}
 	b.drop(t, "bomb.png", "image/png", pngHeaderOnly(30000, 30000))
-	if msg := b.waitError(t, "bomb", 30*time.Second); !strings.Contains(msg, "30000×30000") {
+	if msg := b.waitError(t, "bomb", "bomb.png", 30*time.Second); !strings.Contains(msg, "30000×30000") {
 		t.Errorf("decompression-bomb error = %q", msg)
 	}
 	b.drop(t, "panorama.png", "image/png", append(pngHeaderOnly(20000, 100), make([]byte, 4000)...))
-	if msg := b.waitError(t, "enormous", 30*time.Second); !strings.Contains(msg, "20000×100") {
+	if msg := b.waitError(t, "enormous", "panorama.png", 30*time.Second); !strings.Contains(msg, "20000×100") {
 		t.Errorf("enormous-image error = %q", msg)
 	}
 	// A tampered weight file: the current model stays loaded.
 	b.drop(t, "tampered.safetensors", "application/octet-stream", tamperedSafetensors())
-	if msg := b.waitError(t, "weights", 60*time.Second); !strings.Contains(msg, "still loaded") {
+	if msg := b.waitError(t, "weights", "tampered.safetensors", 60*time.Second); !strings.Contains(msg, "still loaded") {
 		t.Errorf("tampered-weights error = %q", msg)
 	}
 	if after := b.text(t, "#model-loaded"); after != before {

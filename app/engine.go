@@ -371,7 +371,12 @@ func (s *engineState) loadWeights(ctx app.Context, req engineRequest) {
 
 type gpuInfoT = gpu.Info
 
-func newGPUBackend() (op.Backend, gpuInfoT, error) {
+func newGPUBackend() (_ op.Backend, _ gpuInfoT, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("opening the WebGPU device panicked: %v", r)
+		}
+	}()
 	b, err := gpu.New()
 	if err != nil {
 		return nil, gpu.Info{}, err

@@ -43,12 +43,23 @@ func newHandler(root string) *app.Handler {
 		RawHeaders:      []string{wasmGlobalScript},
 		Styles:          []string{"/web/app.css"},
 		Scripts:         []string{"/web/slak.js"},
-		Resources:       app.LocalDir(root),
+		Resources:       webDir{http.FileServer(http.Dir(root))},
 		CacheableResources: []string{
 			"/web/samples/chelsea.png", "/web/samples/coffee.jpg",
 			"/web/samples/astronaut.jpg", "/web/samples/rocket.jpg",
 		},
 	}
+}
+
+// webDir serves /web/… from a folder on disk and leaves the URLs as they
+// are (app.LocalDir would put the folder's path into the URLs).
+type webDir struct{ http.Handler }
+
+func (webDir) Resolve(location string) string {
+	if location == "" {
+		return "/"
+	}
+	return location
 }
 
 // serve runs the server, or writes the static site with -static.
