@@ -47,7 +47,7 @@ func isolated(t *testing.T) bool {
 	out, err := cmd.CombinedOutput()
 	t.Logf("child process output:\n%s", out)
 	if err != nil {
-		t.Fatalf("%s in a child process: %v", t.Name(), err)
+		t.Fatalf("%s in a child process: %v (a signal here is a crash inside engine/gpu, wgpu-native or the Vulkan driver)", t.Name(), err)
 	}
 	return false
 }
