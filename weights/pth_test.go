@@ -300,6 +300,23 @@ func TestReadPTHCorruption(t *testing.T) {
 			t.Fatalf("truncated to %d of %d bytes: no error", n, len(b))
 		}
 	}
+	// The golden SLaK checkpoint (448 KB, with optimizer state) truncated at
+	// ~150 offsets spread over the file, including inside the last storages
+	// and the central directory.
+	g, err := os.ReadFile(filepath.Join(goldenDir, "slak_tiny", "checkpoint.pth"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for n := 0; n < len(g); n += len(g)/128 + 1 {
+		if _, err := ReadPTH(bytes.NewReader(g[:n]), int64(n)); err == nil {
+			t.Fatalf("golden slak_tiny truncated to %d of %d bytes: no error", n, len(g))
+		}
+	}
+	for n := len(g) - 300; n < len(g); n += 7 {
+		if _, err := ReadPTH(bytes.NewReader(g[:n]), int64(n)); err == nil {
+			t.Fatalf("golden slak_tiny truncated to %d of %d bytes: no error", n, len(g))
+		}
+	}
 	// A flipped byte in tensor data is caught by the zip CRC-32.
 	zr, _ := zip.NewReader(bytes.NewReader(b), int64(len(b)))
 	for _, f := range zr.File {
