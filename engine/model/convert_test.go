@@ -210,15 +210,33 @@ func TestConvertGoldenVariants(t *testing.T) {
 		"stages.0.0.large_kernel.LoRA1.conv.weight has shape [7 1 9 5], want [7 1 13 5]",
 		"does not match slak_tiny (13,11,9,7,5)", "the checkpoint's kernels are (9,9,7,7)")
 
+	// The K-mismatch file is a valid SLaK with kernels 9,9,7,7: a variant row
+	// with those kernels converts and runs it (the table is data).
+	k9 := v
+	k9.Name, k9.Kernels = "slak_tiny_k9977", [4]int{9, 9, 7, 7}
+	dk, err := Convert(k9, toStateDict(readPTH(t, filepath.Join(dir, "slak_tiny_k_mismatch.pth"))))
+	if err != nil {
+		t.Fatalf("k mismatch as a 9,9,7,7 variant: %v", err)
+	}
+	runVariantGolden(t, k9, dk, "slak_tiny_k_mismatch")
+
 	// f16 storage: widened to float32, the golden logits are those of the
 	// widened weights in float64 (tolerance as for the f32 goldens).
 	d16, err := Convert(v, toStateDict(readPTH(t, filepath.Join(dir, "slak_tiny_f16.pth"))))
 	if err != nil {
 		t.Fatal(err)
 	}
+	runVariantGolden(t, v, d16, "slak_tiny_f16")
+}
+
+// runVariantGolden compares the logits of deploy weights d with
+// variants/golden.safetensors "<name>/{rand64,odd71x53}/logits" (inputs from
+// slak_tiny/golden.safetensors; tolerance as for the f32 goldens).
+func runVariantGolden(t *testing.T, v Variant, d StateDict, name string) {
+	t.Helper()
 	g, _ := readSafetensors(t, filepath.Join(goldenDir, "slak_tiny", "golden.safetensors"))
-	gv, _ := readSafetensors(t, filepath.Join(dir, "golden.safetensors"))
-	net, err := Load(newCPU(), v, d16)
+	gv, _ := readSafetensors(t, filepath.Join(goldenDir, "variants", "golden.safetensors"))
+	net, err := Load(newCPU(), v, d)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -229,9 +247,12 @@ func TestConvertGoldenVariants(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		want := gv["slak_tiny_f16/"+x+"/logits"].Data
-		compareRel(t, "slak_tiny_f16/"+x+" logits", []int{len(want)}, out.Logits, want, tolLogit, 1)
-		checkTop5(t, "slak_tiny_f16/"+x, out.Logits, want, tolLogit*math.Max(1, maxAbs(want)))
+		want, ok := gv[name+"/"+x+"/logits"]
+		if !ok {
+			t.Fatalf("variants/golden.safetensors has no %s/%s/logits", name, x)
+		}
+		compareRel(t, name+"/"+x+" logits", []int{len(want.Data)}, out.Logits, want.Data, tolLogit, 1)
+		checkTop5(t, name+"/"+x, out.Logits, want.Data, tolLogit*math.Max(1, maxAbs(want.Data)))
 	}
 }
 
