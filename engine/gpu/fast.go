@@ -264,3 +264,20 @@ func (b *Backend) linearFastLocked(xt, wt, bt *Tensor, p op.Linear) (y *Tensor, 
 	y, err = b.matmulFast("linear", xt, wt, bt, nil, nil, 0, p)
 	return y, true, err
 }
+
+// FMAPeak records one dispatch of wgsl/fmapeak.wgsl: groups workgroups of 64 invocations, each
+// running 16 independent FMA chains of iters steps (FMAPeakFLOPs(groups, iters) FLOPs). The result
+// tensor [groups·64] holds one finite sum per invocation; the caller times a Flush around it.
+func (b *Backend) FMAPeak(groups, iters int) (op.Tensor, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	const name = "fmapeak"
+	if err := b.alive(name); err != nil {
+		return nil, err
+	}
+	if groups <= 0 || iters <= 0 || groups > int(b.maxGroups()) {
+		return nil, fmt.Errorf("%s: %w: %d groups × %d iterations", name, op.ErrShape, groups, iters)
+	}
+	prm := fmaPeakParams{M: 0.999, C: 1e-3, N: u(groups * 64)}
+	return b.run(name, "fmapeak", map[string]string{"ITERS": strconv.Itoa(iters)}, prm, nil, [3]uint32{u(groups), 1, 1}, groups*64)
+}

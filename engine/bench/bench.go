@@ -1,0 +1,411 @@
+// Package bench measures the GPU engine's fast kernels against its direct kernels on the named
+// layers of SLaK-T at 224² and on whole forwards of SLaK-T, ConvNeXt-T and RepLKNet-31B, with a
+// measured fp32 FMA peak of the adapter as the roofline (ENGINE.md §5). It has no native-only
+// code: tools/bench runs it natively (lavapipe, or a hardware Vulkan driver) and prints JSON; the
+// app can run it in the browser on the engine goroutine.
+//
+// Timing: each sample records the op (or forward) and calls Backend.Flush, which submits the
+// command buffer and waits for completion (device poll natively, onSubmittedWorkDone on js).
+// Each row is measured with the fast kernels (Backend.Direct = false) and the direct kernels
+// (Direct = true) in the same run, from the same inputs, samples interleaved (fast, direct, fast,
+// …) so that a shared machine's load hits both alike; the ratio is direct/fast of the medians.
+package bench
+
+import (
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/slak-web/slak/engine/gpu"
+	"github.com/slak-web/slak/engine/model"
+	"github.com/slak-web/slak/engine/op"
+)
+
+// Machine describes the host (filled by the caller: /proc/cpuinfo natively, the navigator in a
+// browser).
+type Machine struct {
+	NProc    int    `json:"nproc"`
+	CPUModel string `json:"cpu_model"`
+	OS       string `json:"os"`
+	Note     string `json:"note,omitempty"`
+}
+
+// Config selects what runs and how often.
+type Config struct {
+	Reps        int    // samples per layer row (after one warm-up); default 10
+	ForwardReps int    // samples per whole forward (after one warm-up); default 3
+	Filter      string // run only rows whose name contains Filter ("" = all)
+	Forwards    bool   // include whole-network forwards
+	Sparsity    float64
+	Log         func(string) // progress lines (may be nil)
+}
+
+// Row is one measured layer or forward.
+type Row struct {
+	Name     string  `json:"name"`
+	Kind     string  `json:"kind"` // dwconv, dwconvsum, lnlineargelu, linearscaleresidual, conv2d, forward, fmapeak
+	Shape    string  `json:"shape"`
+	MACs     float64 `json:"dense_macs"`
+	Reps     int     `json:"reps"`
+	MedianMs float64 `json:"median_ms"`
+	MinMs    float64 `json:"min_ms"`
+	GFLOPs   float64 `json:"gflops"`       // 2·MACs / median
+	PctPeak  float64 `json:"pct_fma_peak"` // GFLOPs / measured FMA peak · 100
+	// DirectMedianMs and Speedup compare with the direct kernels in the same run (0 when the
+	// layer has no fast kernel: stem and downsample convolutions).
+	DirectMedianMs float64 `json:"direct_median_ms,omitempty"`
+	DirectMinMs    float64 `json:"direct_min_ms,omitempty"`
+	Speedup        float64 `json:"speedup_vs_direct,omitempty"`
+	Note           string  `json:"note,omitempty"`
+}
+
+// Report is the whole benchmark.
+type Report struct {
+	Adapter     string  `json:"adapter"`
+	AdapterInfo string  `json:"adapter_info"`
+	Date        string  `json:"date"`
+	Machine     Machine `json:"machine"`
+	PeakGFLOPs  float64 `json:"fma_peak_gflops"`
+	Rows        []Row   `json:"rows"`
+	Seconds     float64 `json:"seconds"`
+}
+
+// Run measures the FMA peak, then every selected row, on b. b.Direct is restored on return.
+func Run(b *gpu.Backend, cfg Config, m Machine) (*Report, error) {
+	if cfg.Reps <= 0 {
+		cfg.Reps = 10
+	}
+	if cfg.ForwardReps <= 0 {
+		cfg.ForwardReps = 3
+	}
+	logf := func(format string, a ...any) {
+		if cfg.Log != nil {
+			cfg.Log(fmt.Sprintf(format, a...))
+		}
+	}
+	saved := b.Direct
+	defer func() { b.Direct = saved }()
+	start := time.Now()
+	rep := &Report{Adapter: b.Info().Name, AdapterInfo: b.Info().String(), Date: start.UTC().Format(time.RFC3339), Machine: m}
+
+	peak, err := fmaPeak(b, cfg.Reps)
+	if err != nil {
+		return nil, err
+	}
+	rep.PeakGFLOPs = peak.GFLOPs
+	rep.Rows = append(rep.Rows, peak)
+	logf("fma peak: %.1f GFLOP/s", peak.GFLOPs)
+
+	for _, l := range slakTLayers() {
+		if cfg.Filter != "" && !strings.Contains(l.name, cfg.Filter) {
+			continue
+		}
+		r, err := measureLayer(b, l, cfg.Reps)
+		if err != nil {
+			return nil, fmt.Errorf("bench %s: %w", l.name, err)
+		}
+		r.PctPeak = 100 * r.GFLOPs / peak.GFLOPs
+		rep.Rows = append(rep.Rows, r)
+		logf("%-28s fast %8.2f ms  direct %8.2f ms  x%.2f  %.1f GFLOP/s (%.1f%% peak)", r.Name, r.MedianMs, r.DirectMedianMs, r.Speedup, r.GFLOPs, r.PctPeak)
+	}
+	if cfg.Forwards {
+		for _, name := range []string{"slak_t", "convnext_t", "replknet_31b"} {
+			if cfg.Filter != "" && !strings.Contains("forward_"+name, cfg.Filter) {
+				continue
+			}
+			r, err := measureForward(b, name, cfg.ForwardReps, cfg.Sparsity)
+			if err != nil {
+				return nil, fmt.Errorf("bench forward %s: %w", name, err)
+			}
+			r.PctPeak = 100 * r.GFLOPs / peak.GFLOPs
+			rep.Rows = append(rep.Rows, r)
+			logf("%-28s fast %8.1f ms  direct %8.1f ms  x%.2f", r.Name, r.MedianMs, r.DirectMedianMs, r.Speedup)
+		}
+	}
+	rep.Seconds = time.Since(start).Seconds()
+	return rep, nil
+}
+
+// samples runs f once to warm up (pipeline compilation, first-touch), then n timed times, and
+// returns the median and minimum in milliseconds.
+func samples(n int, f func() error) (med, mn float64, err error) {
+	if err := f(); err != nil {
+		return 0, 0, err
+	}
+	ts := make([]float64, n)
+	for i := range ts {
+		t0 := time.Now()
+		if err := f(); err != nil {
+			return 0, 0, err
+		}
+		ts[i] = float64(time.Since(t0).Nanoseconds()) / 1e6
+	}
+	sort.Float64s(ts)
+	return ts[n/2], ts[0], nil
+}
+
+// paired runs fast (b.Direct = false) and direct (b.Direct = true) alternately, one warm-up
+// each, then n timed samples each, interleaved so that load from other processes on a shared
+// machine hits both sides alike. It returns the medians and minima in milliseconds.
+func paired(b *gpu.Backend, n int, f func() error) (fmed, fmin, dmed, dmin float64, err error) {
+	defer func() { b.Direct = false }()
+	var ft, dt []float64
+	for i := -1; i < n; i++ {
+		for _, direct := range []bool{false, true} {
+			b.Direct = direct
+			t0 := time.Now()
+			if err := f(); err != nil {
+				return 0, 0, 0, 0, err
+			}
+			ms := float64(time.Since(t0).Nanoseconds()) / 1e6
+			if i < 0 {
+				continue
+			}
+			if direct {
+				dt = append(dt, ms)
+			} else {
+				ft = append(ft, ms)
+			}
+		}
+	}
+	sort.Float64s(ft)
+	sort.Float64s(dt)
+	return ft[n/2], ft[0], dt[n/2], dt[0], nil
+}
+
+// fmaPeak grows the fmapeak dispatch until one sample takes ≥ 50 ms, then measures it.
+func fmaPeak(b *gpu.Backend, reps int) (Row, error) {
+	const iters = 4096
+	groups := 64
+	run := func() error {
+		t, err := b.FMAPeak(groups, iters)
+		if err != nil {
+			return err
+		}
+		defer b.Free(t)
+		return b.Flush()
+	}
+	for {
+		med, _, err := samples(1, run)
+		if err != nil {
+			return Row{}, err
+		}
+		if med >= 50 || groups >= 32768 {
+			break
+		}
+		groups *= 2
+	}
+	med, mn, err := samples(reps, run)
+	if err != nil {
+		return Row{}, err
+	}
+	// check the result is live (finite sums, not optimised away)
+	t, err := b.FMAPeak(groups, iters)
+	if err != nil {
+		return Row{}, err
+	}
+	v, err := b.Download(t)
+	b.Free(t)
+	if err != nil {
+		return Row{}, err
+	}
+	for i, f := range v {
+		if math.IsNaN(float64(f)) || math.IsInf(float64(f), 0) || f == 0 {
+			return Row{}, fmt.Errorf("fmapeak: invocation %d stored %g, want a finite non-zero sum", i, f)
+		}
+	}
+	flops := gpu.FMAPeakFLOPs(groups, iters)
+	return Row{Name: "fmapeak", Kind: "fmapeak", Shape: fmt.Sprintf("%d groups x 64 x 16 chains x %d", groups, iters),
+		MACs: flops / 2, Reps: reps, MedianMs: med, MinMs: mn, GFLOPs: flops / (med * 1e6), PctPeak: 100,
+		Note: "peak = median of the fmapeak rows' GFLOP/s"}, nil
+}
+
+// layer is one benchmark row: its inputs (host data, uploaded once) and the call.
+type layer struct {
+	name, kind, shape string
+	macs              float64
+	inputs            [][]float32
+	shapes            [][]int
+	noFast            bool // no fast kernel: measure once (Direct = false path is the direct kernel)
+	call              func(b *gpu.Backend, in []op.Tensor) (op.Tensor, error)
+}
+
+func randn(r *rand.Rand, n int, scale float64) []float32 {
+	v := make([]float32, n)
+	for i := range v {
+		v[i] = float32(r.NormFloat64() * scale)
+	}
+	return v
+}
+
+// slakTLayers lists the named layers of SLaK-T at 224² (SLAK.md §1: dims 124/249/499/998, maps
+// 56/28/14/7, K = 51/49/47/13, N = 5).
+func slakTLayers() []layer {
+	r := rand.New(rand.NewPCG(2023, 51))
+	dims := [4]int{124, 249, 499, 998}
+	hs := [4]int{56, 28, 14, 7}
+	ks := [4]int{51, 49, 47, 13}
+	var ls []layer
+	stem := op.Conv2D{Cin: 3, H: 224, W: 224, Cout: 124, KH: 4, KW: 4, Stride: 4, Bias: true}
+	ls = append(ls, convLayer("slak_t_stem_4x4s4", stem, r))
+	for s := 0; s < 4; s++ {
+		c, h, k := dims[s], hs[s], ks[s]
+		if s > 0 {
+			ds := op.Conv2D{Cin: dims[s-1], H: 2 * h, W: 2 * h, Cout: c, KH: 2, KW: 2, Stride: 2, Bias: true}
+			ls = append(ls, convLayer(fmt.Sprintf("slak_t_s%d_downsample_2x2s2", s), ds, r))
+		}
+		br := []op.DWConv{
+			{C: c, H: h, W: h, KH: k, KW: 5, Stride: 1, PadH: k / 2, PadW: 2},
+			{C: c, H: h, W: h, KH: 5, KW: k, Stride: 1, PadH: 2, PadW: k / 2},
+			{C: c, H: h, W: h, KH: 5, KW: 5, Stride: 1, PadH: 2, PadW: 2},
+		}
+		x := randn(r, c*h*h, 1)
+		var ws [][]float32
+		for _, p := range br {
+			ws = append(ws, randn(r, c*p.KH*p.KW, 0.05))
+		}
+		bias := randn(r, c, 0.1)
+		for i, p := range br {
+			p := p
+			p.Bias = true
+			ls = append(ls, layer{
+				name: fmt.Sprintf("slak_t_s%d_%dx%d", s, p.KH, p.KW), kind: "dwconv",
+				shape: fmt.Sprintf("C%d %dx%d k%dx%d", c, h, h, p.KH, p.KW), macs: float64(c * h * h * p.KH * p.KW),
+				inputs: [][]float32{x, ws[i], bias}, shapes: [][]int{{c, h, h}, {c, p.KH, p.KW}, {c}},
+				call: func(b *gpu.Backend, in []op.Tensor) (op.Tensor, error) { return b.DWConv(in[0], in[1], in[2], p) },
+			})
+		}
+		macs := 0.0
+		for _, p := range br {
+			macs += float64(c * h * h * p.KH * p.KW)
+		}
+		ls = append(ls, layer{
+			name: fmt.Sprintf("slak_t_s%d_lk_sum_%dx5+5x%d+5x5", s, k, k), kind: "dwconvsum",
+			shape: fmt.Sprintf("C%d %dx%d", c, h, h), macs: macs,
+			inputs: [][]float32{x, ws[0], ws[1], ws[2], bias},
+			shapes: [][]int{{c, h, h}, {c, k, 5}, {c, 5, k}, {c, 5, 5}, {c}},
+			call: func(b *gpu.Backend, in []op.Tensor) (op.Tensor, error) {
+				return b.DWConvSum(in[0], in[1:4], in[4], br)
+			},
+		})
+		hw := h * h
+		pw1 := op.Linear{In: c, Out: 4 * c, HW: hw, Bias: true}
+		ln := op.LayerNorm{C: c, HW: hw, Eps: 1e-6}
+		ls = append(ls, layer{
+			name: fmt.Sprintf("slak_t_s%d_pw1_ln_gelu", s), kind: "lnlineargelu",
+			shape: fmt.Sprintf("%d->%d HW%d", c, 4*c, hw), macs: float64(c * 4 * c * hw),
+			inputs: [][]float32{x, randn(r, c, 1), randn(r, c, 0.1), randn(r, 4*c*c, 1/math.Sqrt(float64(c))), randn(r, 4*c, 0.1)},
+			shapes: [][]int{{c, hw}, {c}, {c}, {4 * c, c}, {4 * c}},
+			call: func(b *gpu.Backend, in []op.Tensor) (op.Tensor, error) {
+				return b.LNLinearGELU(in[0], in[1], in[2], in[3], in[4], ln, pw1)
+			},
+		})
+		pw2 := op.Linear{In: 4 * c, Out: c, HW: hw, Bias: true}
+		ls = append(ls, layer{
+			name: fmt.Sprintf("slak_t_s%d_pw2_scale_res", s), kind: "linearscaleresidual",
+			shape: fmt.Sprintf("%d->%d HW%d", 4*c, c, hw), macs: float64(c * 4 * c * hw),
+			inputs: [][]float32{randn(r, 4*c*hw, 1), randn(r, c*4*c, 1/math.Sqrt(float64(4*c))), randn(r, c, 0.1), randn(r, c, 1), x},
+			shapes: [][]int{{4 * c, hw}, {c, 4 * c}, {c}, {c}, {c, hw}},
+			call: func(b *gpu.Backend, in []op.Tensor) (op.Tensor, error) {
+				return b.LinearScaleResidual(in[0], in[1], in[2], in[3], in[4], pw2)
+			},
+		})
+	}
+	return ls
+}
+
+func convLayer(name string, p op.Conv2D, r *rand.Rand) layer {
+	return layer{
+		name: name, kind: "conv2d", noFast: true,
+		shape:  fmt.Sprintf("%d->%d %dx%d k%d s%d", p.Cin, p.Cout, p.H, p.W, p.KH, p.Stride),
+		macs:   float64(p.Cout * p.OutH() * p.OutW() * p.Cin * p.KH * p.KW),
+		inputs: [][]float32{randn(r, p.Cin*p.H*p.W, 1), randn(r, p.Cout*p.Cin*p.KH*p.KW, 0.1), randn(r, p.Cout, 0.1)},
+		shapes: [][]int{{p.Cin, p.H, p.W}, {p.Cout, p.Cin, p.KH, p.KW}, {p.Cout}},
+		call:   func(b *gpu.Backend, in []op.Tensor) (op.Tensor, error) { return b.Conv2D(in[0], in[1], in[2], p) },
+	}
+}
+
+func measureLayer(b *gpu.Backend, l layer, reps int) (Row, error) {
+	in := make([]op.Tensor, len(l.inputs))
+	defer func() {
+		for _, t := range in {
+			b.Free(t)
+		}
+	}()
+	for i, v := range l.inputs {
+		t, err := b.Upload(v, l.shapes[i]...)
+		if err != nil {
+			return Row{}, err
+		}
+		in[i] = t
+	}
+	run := func() error {
+		y, err := l.call(b, in)
+		if err != nil {
+			return err
+		}
+		defer b.Free(y)
+		return b.Flush()
+	}
+	row := Row{Name: l.name, Kind: l.kind, Shape: l.shape, MACs: l.macs, Reps: reps}
+	if l.noFast {
+		b.Direct = false
+		med, mn, err := samples(reps, run)
+		if err != nil {
+			return row, err
+		}
+		row.MedianMs, row.MinMs, row.GFLOPs = med, mn, 2*l.macs/(med*1e6)
+		row.Note = "no fast kernel: the direct kernel"
+		return row, nil
+	}
+	med, mn, dmed, dmn, err := paired(b, reps, run)
+	if err != nil {
+		return row, err
+	}
+	row.MedianMs, row.MinMs, row.GFLOPs = med, mn, 2*l.macs/(med*1e6)
+	row.DirectMedianMs, row.DirectMinMs, row.Speedup = dmed, dmn, dmed/med
+	return row, nil
+}
+
+// measureForward times Net.Forward (upload of the 224² input, the whole network, download of
+// the logits) with random weights, fast (op.Fused + fast paths) and direct.
+func measureForward(b *gpu.Backend, name string, reps int, sparsity float64) (Row, error) {
+	v, err := model.Lookup(name)
+	if err != nil {
+		return Row{}, err
+	}
+	sd, err := model.RandomWeights(v, 1, sparsity)
+	if err != nil {
+		return Row{}, err
+	}
+	cb := &counter{Backend: b}
+	net, err := model.Load(cb, v, sd)
+	if err != nil {
+		return Row{}, err
+	}
+	defer net.Free()
+	const size = 224
+	x := randn(rand.New(rand.NewPCG(7, 7)), 3*size*size, 1)
+	run := func() error {
+		_, err := net.Forward(x, size, size)
+		return err
+	}
+	row := Row{Name: "forward_" + name, Kind: "forward", Shape: fmt.Sprintf("%s 3x%dx%d", v.Label, size, size), Reps: reps}
+	b.Direct = false
+	cb.macs = 0
+	if err := run(); err != nil {
+		return row, err
+	}
+	row.MACs = cb.macs
+	med, mn, dmed, dmn, err := paired(b, reps, run)
+	if err != nil {
+		return row, err
+	}
+	row.MedianMs, row.MinMs, row.GFLOPs = med, mn, 2*row.MACs/(med*1e6)
+	row.DirectMedianMs, row.DirectMinMs, row.Speedup = dmed, dmn, dmed/med
+	row.Note = fmt.Sprintf("random weights, sparsity %.2f; includes input upload and logits download; %d samples after 1 warm-up", sparsity, reps)
+	return row, nil
+}

@@ -1,0 +1,72 @@
+//go:build !js
+
+// Command bench runs engine/bench natively (wgpu-native: Vulkan, lavapipe on CPU-only machines)
+// and prints the report as JSON on stdout; progress goes to stderr.
+//
+//	go run ./tools/bench                      # layers of SLaK-T at 224² + whole forwards
+//	go run ./tools/bench -reps 20 -forwards=false -filter s0_
+package main
+
+import (
+	"bufio"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"os"
+	"runtime"
+	"strings"
+
+	"github.com/slak-web/slak/engine/bench"
+	"github.com/slak-web/slak/engine/gpu"
+)
+
+func main() {
+	reps := flag.Int("reps", 10, "timed samples per layer row (after one warm-up)")
+	freps := flag.Int("forward-reps", 3, "timed samples per whole forward (after one warm-up)")
+	forwards := flag.Bool("forwards", true, "include whole forwards of SLaK-T, ConvNeXt-T, RepLKNet-31B")
+	filter := flag.String("filter", "", "run only rows whose name contains this")
+	sparsity := flag.Float64("sparsity", 0.4, "fraction of zero weights in the random forwards (SLaK trains at 0.4)")
+	quiet := flag.Bool("q", false, "no progress on stderr")
+	flag.Parse()
+	if os.Getenv("XDG_RUNTIME_DIR") == "" {
+		os.Setenv("XDG_RUNTIME_DIR", os.TempDir()) // quiets the Vulkan loader
+	}
+	b, err := gpu.New()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "bench:", err)
+		os.Exit(1)
+	}
+	defer b.Close()
+	cfg := bench.Config{Reps: *reps, ForwardReps: *freps, Forwards: *forwards, Filter: *filter, Sparsity: *sparsity}
+	if !*quiet {
+		cfg.Log = func(s string) { fmt.Fprintln(os.Stderr, s) }
+	}
+	rep, err := bench.Run(b, cfg, machine())
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "bench:", err)
+		os.Exit(1)
+	}
+	enc := json.NewEncoder(os.Stdout)
+	enc.SetIndent("", "  ")
+	if err := enc.Encode(rep); err != nil {
+		fmt.Fprintln(os.Stderr, "bench:", err)
+		os.Exit(1)
+	}
+}
+
+func machine() bench.Machine {
+	m := bench.Machine{NProc: runtime.NumCPU(), OS: runtime.GOOS + "/" + runtime.GOARCH}
+	f, err := os.Open("/proc/cpuinfo")
+	if err != nil {
+		return m
+	}
+	defer f.Close()
+	s := bufio.NewScanner(f)
+	for s.Scan() {
+		if k, v, ok := strings.Cut(s.Text(), ":"); ok && strings.TrimSpace(k) == "model name" {
+			m.CPUModel = strings.TrimSpace(v)
+			break
+		}
+	}
+	return m
+}
