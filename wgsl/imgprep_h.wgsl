@@ -5,12 +5,13 @@
 // With need_h = 0 (the width keeps its size, PIL skips the pass) tmp[r, i] = src[r, left + i].
 // Sums stay below 2^31: 255 · Σ|k| < 255 · 1.2 · 2^22.
 // Reference: engine/imgprep/imgprep.go (Plan.Resample, horizontal loop); coefficients from imgprep.NewPlan.
-// Layout: src: the input rows [row_first, row_first+rows) as bytes, RGB (ch = 3) or RGBA (ch = 4, alpha
-//           ignored), row-major, packed four per u32 little-endian;
+// Layout: src: a band of `rows` input rows as bytes, RGB (ch = 3) or RGBA (ch = 4, alpha ignored),
+//           row-major, packed four per u32 little-endian; the launcher splits the rows the crop needs
+//           into bands that fit a storage binding, band r0 writing tmp rows [row_off, row_off+rows);
 //         coef: i32 [2·size] (min, count) per output column, then [size, ksize] 22-bit weights;
-//         tmp: u32 [rows, size], one pixel per word: R | G<<8 | B<<16.
+//         tmp: u32 [all rows, size], one pixel per word: R | G<<8 | B<<16.
 // Dispatch: workgroup 64×1×1, one thread per (r, i), index gid.x + gid.y·num_workgroups.x·64 (grid1D).
-struct Params { src_w: u32, ch: u32, rows: u32, size: u32, ksize: u32, need_h: u32, left: u32, pad: u32 }
+struct Params { src_w: u32, ch: u32, rows: u32, size: u32, ksize: u32, need_h: u32, left: u32, row_off: u32 }
 
 @group(0) @binding(0) var<storage, read> src: array<u32>;
 @group(0) @binding(1) var<storage, read> coef: array<i32>;
@@ -36,7 +37,7 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
   let row = r * P.src_w * P.ch;
   if (P.need_h == 0u) {
     let p = row + (P.left + i) * P.ch;
-    tmp[idx] = u32(byte_at(p)) | (u32(byte_at(p + 1u)) << 8u) | (u32(byte_at(p + 2u)) << 16u);
+    tmp[P.row_off * P.size + idx] = u32(byte_at(p)) | (u32(byte_at(p + 1u)) << 8u) | (u32(byte_at(p + 2u)) << 16u);
     return;
   }
   let x0 = u32(coef[2u * i]);
@@ -52,5 +53,5 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
     s1 = s1 + byte_at(p + 1u) * k;
     s2 = s2 + byte_at(p + 2u) * k;
   }
-  tmp[idx] = clip8(s0) | (clip8(s1) << 8u) | (clip8(s2) << 16u);
+  tmp[P.row_off * P.size + idx] = clip8(s0) | (clip8(s1) << 8u) | (clip8(s2) << 16u);
 }

@@ -11,12 +11,15 @@ import (
 // Params mirrors of the preprocessing shaders (checked by TestParamsLayout like every kernel).
 type (
 	imgprepHParams struct {
-		SrcW, Ch, Rows, Size, KSize, NeedH, Left, Pad uint32
+		SrcW, Ch, Rows, Size, KSize, NeedH, Left, RowOff uint32
 	}
 	imgprepVParams struct {
 		Size, KSize, RowFirst, NeedV uint32
 	}
 )
+
+// imgprepBandBytes, when > 0, replaces the binding limit that sizes the row bands (a test hook).
+var imgprepBandBytes uint64
 
 func init() {
 	kernels["imgprep_h"] = kernel{2, imgprepHParams{}}
@@ -80,10 +83,6 @@ func (b *Backend) Preprocess(pix []uint8, w, h int, mode imgprep.Mode) (op.Tenso
 		return t, err
 	}
 
-	src, err := upload("pixels", rows)
-	if err != nil {
-		return nil, imgprep.Crop{}, err
-	}
 	hc, err := upload("horizontal coefficients", coefBytes(plan.H))
 	if err != nil {
 		return nil, imgprep.Crop{}, err
@@ -110,10 +109,27 @@ func (b *Backend) Preprocess(pix []uint8, w, h int, mode imgprep.Mode) (op.Tenso
 	if err != nil {
 		return nil, imgprep.Crop{}, err
 	}
-	hp := imgprepHParams{SrcW: u(w), Ch: u(ch), Rows: u(plan.RowCount), Size: u(s), KSize: u(plan.H.KSize),
-		NeedH: imgprepFlag(plan.NeedH), Left: u(plan.Crop.Left)}
-	if err := b.dispatch(name, "imgprep_h", nil, hp, []*Tensor{src, hc}, tmp, b.grid1D(plan.RowCount*s, 64)); err != nil {
-		return nil, imgprep.Crop{}, err
+	// The input rows go up in bands that each fit one storage binding (a 50-megapixel RGBA image
+	// is 200 MB; WebGPU's default binding limit is 128 MiB).
+	limit := uint64(128 << 20)
+	if l := b.info.Limits.MaxStorageBufferBindingSize; l > 0 {
+		limit = l
+	}
+	if imgprepBandBytes > 0 {
+		limit = imgprepBandBytes
+	}
+	band := max(1, min(plan.RowCount, int(limit/uint64(w*ch))))
+	for r0 := 0; r0 < plan.RowCount; r0 += band {
+		n := min(band, plan.RowCount-r0)
+		src, err := upload("pixels", rows[r0*w*ch:(r0+n)*w*ch])
+		if err != nil {
+			return nil, imgprep.Crop{}, err
+		}
+		hp := imgprepHParams{SrcW: u(w), Ch: u(ch), Rows: u(n), Size: u(s), KSize: u(plan.H.KSize),
+			NeedH: imgprepFlag(plan.NeedH), Left: u(plan.Crop.Left), RowOff: u(r0)}
+		if err := b.dispatch(name, "imgprep_h", nil, hp, []*Tensor{src, hc}, tmp, b.grid1D(n*s, 64)); err != nil {
+			return nil, imgprep.Crop{}, err
+		}
 	}
 	vp := imgprepVParams{Size: u(s), KSize: u(plan.V.KSize), RowFirst: u(plan.RowFirst), NeedV: imgprepFlag(plan.NeedV)}
 	if err := b.dispatch(name, "imgprep_v", nil, vp, []*Tensor{tmp, vc}, px, b.grid1D(s*s, 64)); err != nil {

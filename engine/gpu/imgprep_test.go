@@ -122,6 +122,38 @@ func TestPreprocessMatchesCPU(t *testing.T) {
 	}
 }
 
+// TestPreprocessBands uploads the input rows in bands of a few rows (as a large image is on a
+// device with a small storage-binding limit) and still matches the CPU bit for bit.
+func TestPreprocessBands(t *testing.T) {
+	b := backend(t)
+	defer func() { imgprepBandBytes = 0 }()
+	for i, c := range []struct {
+		w, h, ch, band int
+		m              imgprep.Mode
+	}{{517, 389, 4, 7, imgprep.Eval}, {311, 256, 3, 1, imgprep.Eval}, {200, 150, 3, 13, imgprep.WarpTo(97)}} {
+		imgprepBandBytes = uint64(c.band * c.w * c.ch)
+		pix := imgprepSynth(c.w, c.h, c.ch, int64(100+i))
+		want, _, err := imgprep.Preprocess(pix, c.w, c.h, c.m)
+		if err != nil {
+			t.Fatal(err)
+		}
+		x, _, err := b.Preprocess(pix, c.w, c.h, c.m)
+		if err != nil {
+			t.Fatalf("bands of %d rows: %v", c.band, err)
+		}
+		got, err := b.Download(x)
+		b.Free(x)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for j := range want {
+			if got[j] != want[j] {
+				t.Fatalf("%dx%d in bands of %d rows: value %d: got %.9g, cpu %.9g", c.w, c.h, c.band, j, got[j], want[j])
+			}
+		}
+	}
+}
+
 func TestPreprocessErrors(t *testing.T) {
 	b := backend(t)
 	for _, c := range []struct {
