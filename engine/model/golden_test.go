@@ -106,6 +106,19 @@ func TestGoldenCPU(t *testing.T) {
 			// The plain (unfused) path too: Fused is only used by Forward.
 			net.UseFused = false
 			checkGolden(t, net, g, false)
+			// LogitsOnly: same logits, no stage maps.
+			net.UseFused, net.LogitsOnly = true, true
+			for _, x := range goldenInputs(g) {
+				in := g[x+"/input"]
+				out, err := net.Forward(in.Data, in.Shape[1], in.Shape[2])
+				if err != nil {
+					t.Fatal(err)
+				}
+				if out.Stages[0].Data != nil {
+					t.Errorf("%s/%s: LogitsOnly downloaded stage maps", cfg, x)
+				}
+				compareRel(t, cfg+"/LogitsOnly/"+x+" logits", []int{len(out.Logits)}, out.Logits, g[x+"/logits"].Data, tolLogit, 1)
+			}
 		})
 	}
 }

@@ -17,6 +17,9 @@ type Net struct {
 	// UseFused lets Forward use op.Fused when the backend offers it (default
 	// true after Load). InputGradient always uses the plain ops.
 	UseFused bool
+	// LogitsOnly makes Forward skip downloading the four stage maps (one
+	// readback per forward instead of five; Output.Stages stay empty).
+	LogitsOnly bool
 	w        map[string]op.Tensor // deploy key → uploaded tensor
 	lkBias   map[string]op.Tensor // block prefix → summed branch bias (fused path)
 }
@@ -189,7 +192,7 @@ func (n *Net) ForwardTensor(x op.Tensor) (*Output, error) {
 			return nil, fmt.Errorf("model: %s forward, %s (segment %d): %w", n.V.Name, sg.name, i, err)
 		}
 		cur = y
-		if sg.stageEnd >= 0 {
+		if sg.stageEnd >= 0 && !n.LogitsOnly {
 			data, err := n.b.Download(cur)
 			if err != nil {
 				n.b.Free(cur)
