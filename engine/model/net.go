@@ -20,8 +20,8 @@ type Net struct {
 	// LogitsOnly makes Forward skip downloading the four stage maps (one
 	// readback per forward instead of five; Output.Stages stay empty).
 	LogitsOnly bool
-	w        map[string]op.Tensor // deploy key → uploaded tensor
-	lkBias   map[string]op.Tensor // block prefix → summed branch bias (fused path)
+	w          map[string]op.Tensor // deploy key → uploaded tensor
+	lkBias     map[string]op.Tensor // block prefix → summed branch bias (fused path)
 }
 
 // Map is a downloaded feature map [C, H, W] (CHW, row-major).
