@@ -1,7 +1,6 @@
 package cpu
 
 import (
-	"fmt"
 	"math"
 	"math/rand"
 	"testing"
@@ -262,5 +261,3 @@ func TestConvErrors(t *testing.T) {
 		}
 	}
 }
-
-var _ = fmt.Sprint

@@ -1,7 +1,6 @@
 package cpu
 
 import (
-	"fmt"
 	"math"
 	"math/rand"
 	"testing"
@@ -132,5 +131,3 @@ func approxEq(t *testing.T, what string, got []float32, want []float64, tol floa
 		}
 	}
 }
-
-func shapeName(kv ...any) string { return fmt.Sprint(kv...) }

@@ -171,3 +171,26 @@ func TestPreprocessErrors(t *testing.T) {
 		}
 	}
 }
+
+// BenchmarkPreprocess12MP times the GPU path (upload, three dispatches, download) on a 4032×3024
+// RGBA image in eval mode; compare with engine/imgprep's BenchmarkPreprocess12MP (CPU).
+func BenchmarkPreprocess12MP(bm *testing.B) {
+	openOnce.Do(func() { shared, openErr = New() }) // the same shared device as backend(t)
+	if openErr != nil {
+		bm.Skipf("no WebGPU device: %v", openErr)
+	}
+	b := shared
+	w, h := 4032, 3024
+	pix := imgprepSynth(w, h, 4, 1)
+	bm.ResetTimer()
+	for i := 0; i < bm.N; i++ {
+		x, _, err := b.Preprocess(pix, w, h, imgprep.Eval)
+		if err != nil {
+			bm.Fatal(err)
+		}
+		if _, err := b.Download(x); err != nil {
+			bm.Fatal(err)
+		}
+		b.Free(x)
+	}
+}
