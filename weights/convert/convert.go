@@ -75,7 +75,9 @@ func Convert(r io.ReaderAt, size int64, opt Options) (*weights.File, error) {
 			}
 		}
 	}
-	return ConvertCheckpoint(ck, hex.EncodeToString(h.Sum(nil)), inner)
+	// ck is ours: release each tensor's bytes once converted to float32,
+	// which lowers the peak memory by the size of the checkpoint's tensors.
+	return convertCheckpoint(ck, hex.EncodeToString(h.Sum(nil)), inner, true)
 }
 
 // preprocessing is the JSON stored in the preprocessing metadata entry.
@@ -135,6 +137,10 @@ func Metadata(v model.Variant) map[string]string {
 // deploy form of opt.Variant with engine/model.Convert and packs it as a
 // slak-web model file. sourceSHA256 is recorded as source_sha256.
 func ConvertCheckpoint(ck *weights.Checkpoint, sourceSHA256 string, opt Options) (*weights.File, error) {
+	return convertCheckpoint(ck, sourceSHA256, opt, false)
+}
+
+func convertCheckpoint(ck *weights.Checkpoint, sourceSHA256 string, opt Options, release bool) (*weights.File, error) {
 	v, err := model.Lookup(opt.Variant)
 	if err != nil {
 		return nil, err
@@ -151,6 +157,9 @@ func ConvertCheckpoint(ck *weights.Checkpoint, sourceSHA256 string, opt Options)
 			return nil, fmt.Errorf("convert: %w", err)
 		}
 		official[k] = model.Param{Shape: t.Shape, Data: d}
+		if release {
+			t.Data = nil
+		}
 	}
 	deploy, err := model.Convert(v, official)
 	if err != nil {
