@@ -95,6 +95,12 @@ finally:
 for k, v in ema.items():
     record("cuda_ema.pth", k, v)
 
+# 4. Pickle protocol 4 (torch.save(..., pickle_protocol=4)): FRAME, STACK_GLOBAL, MEMOIZE,
+#    SHORT_BINUNICODE instead of protocol 2's GLOBAL/BINPUT.
+torch.save({"model": sd, "epoch": 7}, os.path.join(out, "proto4.pth"), pickle_protocol=4)
+for k, v in sd.items():
+    record("proto4.pth", k, v)
+
 with open(os.path.join(out, "expected.json"), "w") as f:
     json.dump(expected, f, indent=1, sort_keys=True)
 print("torch", torch.__version__)
