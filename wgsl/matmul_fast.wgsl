@@ -3,17 +3,19 @@
 //   x'[i,p] = LN ? (x[i,p] − mean[p])·rstd[p]·γ[i] + β[i] : x[i,p]
 //   v[o,p]  = Σ_i W[o,i]·x'[i,p] + b[o]
 //   y[o,p]  = v (EPI 0) | GELU(v) (EPI 1, exact-erf form, erf by Abramowitz–Stegun 7.1.26,
-//             |err| < 1.5e-7) | r[o,p] + g[o]·v (EPI 2)
+//             |err| < 1.5e-7, as gelu.wgsl) | r[o,p] + g[o]·v (EPI 2)
 // Reference: engine/cpu/linear.go, layernorm.go, gelu.go, scaleresidual.go (op.Fused by composition).
 // Layout: x [In,HW], W [Out,In], b [Out], stats [2,HW] (mean, rstd from fused_lnstats.wgsl),
 // γ/β [In], r [Out,HW], g [Out], y [Out,HW]. Absent optional inputs are bound to a dummy buffer.
 // Substitutions: {{LN}} and {{EPI}} (true/false, 0/1/2) select prologue and epilogue at compile
 // time; LN with EPI = 2 is not supported (they share the aux bindings).
-// Dispatch: (ceil(HW/32), ceil(Out/32), 1) workgroups of 8×8 invocations; each invocation owns a
-// 4×4 block (4 outputs o × 4 pixels p) of the workgroup's 32×32 tile. K advances 16 at a time
-// through workgroup memory, A transposed: As[k][o], Bs[k][p] as vec4 (2 × 16·8 vec4 = 4 KiB).
-// Per k: 2 vec4 loads feed 16 FMAs. Bounds are checked in the loaders (zeros past In/Out/HW), so
-// 249/499/998-wide layers and HW = 49 need no padding.
+// Dispatch: (ceil(HW/64), ceil(Out/64), 1) workgroups of 8×8 invocations. A workgroup owns a
+// 64 (o) × 64 (p) tile; invocation (tx, ty) owns the 8×8 block o ∈ o0 + {4ty..4ty+3, 32+4ty..},
+// p ∈ p0 + {4tx..4tx+3, 32+4tx..}. K advances 16 at a time through workgroup memory
+// (As[k][o], Bs[k][p] as vec4: 2 × 16·16 vec4 = 8 KiB): per k, 4 vec4 loads feed 64 FMAs.
+// Loaders: invocation i stages row o0+i of W and column p0+i of x for the 16 k of a step (so the
+// LayerNorm statistics of its column stay in registers). Bounds are checked in the loaders
+// (zeros past In/Out/HW), so 249/499/998-wide layers and HW = 49 need no padding.
 struct Params { inp: u32, out: u32, hw: u32, has_bias: u32 }
 @group(0) @binding(0) var<storage, read> x: array<f32>;
 @group(0) @binding(1) var<storage, read> wm: array<f32>;
@@ -30,8 +32,8 @@ const LN: bool = {{LN}};
 const EPI: u32 = {{EPI}}u;
 const TK: u32 = 16u;
 
-var<workgroup> As: array<vec4<f32>, 128>; // [k][o/4]
-var<workgroup> Bs: array<vec4<f32>, 128>; // [k][p/4]
+var<workgroup> As: array<vec4<f32>, 256>; // [k][o/4], 16 × 16
+var<workgroup> Bs: array<vec4<f32>, 256>; // [k][p/4], 16 × 16
 
 fn erf_as(z: f32) -> f32 {
   let a = abs(z);
@@ -46,62 +48,78 @@ fn epi(v: f32, o: u32, q: u32) -> f32 {
   return v;
 }
 
+// store4 writes row o, pixels q0..q0+3 of the block (bias, epilogue, bounds).
+fn store4(o: u32, q0: u32, v: vec4<f32>) {
+  if (o >= p.out) { return; }
+  var bo = 0.0;
+  if (p.has_bias != 0u) { bo = bias[o]; }
+  for (var i = 0u; i < 4u; i = i + 1u) {
+    let q = q0 + i;
+    if (q < p.hw) { y[o * p.hw + q] = epi(v[i] + bo, o, q); }
+  }
+}
+
 @compute @workgroup_size(8, 8)
 fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>,
         @builtin(local_invocation_index) li: u32) {
-  let p0 = wg.x * 32u;
-  let o0 = wg.y * 32u;
-  var acc0 = vec4<f32>(); // acc_j[i]: output (o0 + 4·ty + j, p0 + 4·tx + i)
-  var acc1 = vec4<f32>();
-  var acc2 = vec4<f32>();
-  var acc3 = vec4<f32>();
+  let p0 = wg.x * 64u;
+  let o0 = wg.y * 64u;
   let tx = lid.x;
   let ty = lid.y;
+  // loader coordinates: this invocation stages W row lo and x column lq
+  let lo = o0 + li;
+  let lq = p0 + li;
+  let slot = li / 4u;
+  let comp = li % 4u;
+  var mean = 0.0;
+  var rstd = 1.0;
+  if (LN && lq < p.hw) {
+    mean = aux0[lq];
+    rstd = aux0[p.hw + lq];
+  }
+  // acc[r][c]: rows a0.xyzw / a1.xyzw × columns b0 / b1
+  var c00 = vec4<f32>(); var c01 = vec4<f32>(); var c02 = vec4<f32>(); var c03 = vec4<f32>();
+  var c04 = vec4<f32>(); var c05 = vec4<f32>(); var c06 = vec4<f32>(); var c07 = vec4<f32>();
+  var c10 = vec4<f32>(); var c11 = vec4<f32>(); var c12 = vec4<f32>(); var c13 = vec4<f32>();
+  var c14 = vec4<f32>(); var c15 = vec4<f32>(); var c16 = vec4<f32>(); var c17 = vec4<f32>();
   for (var k0 = 0u; k0 < p.inp; k0 = k0 + TK) {
-    // each invocation loads 8 A values and 8 B values: (k = li/4 … ) 16 k × 32 = 512 each
-    for (var e = 0u; e < 2u; e = e + 1u) {
-      let idx = li + e * 64u;       // 0..127 vec4 slots
-      let kk = idx / 8u;            // 0..15
-      let q4 = (idx % 8u) * 4u;     // 0,4,..,28
+    for (var kk = 0u; kk < TK; kk = kk + 1u) {
       let k = k0 + kk;
-      var av = vec4<f32>();
-      var bv = vec4<f32>();
+      var av = 0.0;
+      var bv = 0.0;
       if (k < p.inp) {
-        for (var i = 0u; i < 4u; i = i + 1u) {
-          let o = o0 + q4 + i;
-          if (o < p.out) { av[i] = wm[o * p.inp + k]; }
-          let q = p0 + q4 + i;
-          if (q < p.hw) {
-            var xv = x[k * p.hw + q];
-            if (LN) { xv = (xv - aux0[q]) * aux0[p.hw + q] * aux1[k] + aux2[k]; }
-            bv[i] = xv;
-          }
+        if (lo < p.out) { av = wm[lo * p.inp + k]; }
+        if (lq < p.hw) {
+          bv = x[k * p.hw + lq];
+          if (LN) { bv = (bv - mean) * rstd * aux1[k] + aux2[k]; }
         }
       }
-      As[idx] = av;
-      Bs[idx] = bv;
+      As[kk * 16u + slot][comp] = av;
+      Bs[kk * 16u + slot][comp] = bv;
     }
     workgroupBarrier();
     for (var kk = 0u; kk < TK; kk = kk + 1u) {
-      let a = As[kk * 8u + ty];
-      let b = Bs[kk * 8u + tx];
-      acc0 = fma(vec4<f32>(a.x), b, acc0);
-      acc1 = fma(vec4<f32>(a.y), b, acc1);
-      acc2 = fma(vec4<f32>(a.z), b, acc2);
-      acc3 = fma(vec4<f32>(a.w), b, acc3);
+      let a0 = As[kk * 16u + ty];
+      let a1 = As[kk * 16u + 8u + ty];
+      let b0 = Bs[kk * 16u + tx];
+      let b1 = Bs[kk * 16u + 8u + tx];
+      c00 = fma(vec4<f32>(a0.x), b0, c00); c01 = fma(vec4<f32>(a0.y), b0, c01);
+      c02 = fma(vec4<f32>(a0.z), b0, c02); c03 = fma(vec4<f32>(a0.w), b0, c03);
+      c04 = fma(vec4<f32>(a0.x), b1, c04); c05 = fma(vec4<f32>(a0.y), b1, c05);
+      c06 = fma(vec4<f32>(a0.z), b1, c06); c07 = fma(vec4<f32>(a0.w), b1, c07);
+      c10 = fma(vec4<f32>(a1.x), b0, c10); c11 = fma(vec4<f32>(a1.y), b0, c11);
+      c12 = fma(vec4<f32>(a1.z), b0, c12); c13 = fma(vec4<f32>(a1.w), b0, c13);
+      c14 = fma(vec4<f32>(a1.x), b1, c14); c15 = fma(vec4<f32>(a1.y), b1, c15);
+      c16 = fma(vec4<f32>(a1.z), b1, c16); c17 = fma(vec4<f32>(a1.w), b1, c17);
     }
     workgroupBarrier();
   }
-  var acc = mat4x4<f32>(acc0, acc1, acc2, acc3);
-  for (var j = 0u; j < 4u; j = j + 1u) {
-    let o = o0 + ty * 4u + j;
-    if (o < p.out) {
-      var bo = 0.0;
-      if (p.has_bias != 0u) { bo = bias[o]; }
-      for (var i = 0u; i < 4u; i = i + 1u) {
-        let q = p0 + tx * 4u + i;
-        if (q < p.hw) { y[o * p.hw + q] = epi(acc[j][i] + bo, o, q); }
-      }
-    }
-  }
+  let ra = o0 + 4u * ty;
+  let rb = ra + 32u;
+  let qa = p0 + 4u * tx;
+  let qb = qa + 32u;
+  store4(ra, qa, c00); store4(ra + 1u, qa, c01); store4(ra + 2u, qa, c02); store4(ra + 3u, qa, c03);
+  store4(ra, qb, c04); store4(ra + 1u, qb, c05); store4(ra + 2u, qb, c06); store4(ra + 3u, qb, c07);
+  store4(rb, qa, c10); store4(rb + 1u, qa, c11); store4(rb + 2u, qa, c12); store4(rb + 3u, qa, c13);
+  store4(rb, qb, c14); store4(rb + 1u, qb, c15); store4(rb + 2u, qb, c16); store4(rb + 3u, qb, c17);
 }

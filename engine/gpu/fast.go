@@ -77,7 +77,7 @@ func (b *Backend) matmulFast(opName string, xt, wt, bt *Tensor, ln []*Tensor, re
 		copy(aux, res)
 	}
 	prm := matmulFastParams{u(p.In), u(p.Out), u(p.HW), b2u(bt != nil)}
-	grid := [3]uint32{u(ceilDiv(p.HW, 32)), u(ceilDiv(p.Out, 32)), 1}
+	grid := [3]uint32{u(ceilDiv(p.HW, 64)), u(ceilDiv(p.Out, 64)), 1}
 	return b.run(opName, "matmul_fast", subst, prm, []*Tensor{xt, wt, bt, aux[0], aux[1], aux[2]}, grid, p.Out, p.HW)
 }
 
@@ -258,7 +258,7 @@ func (b *Backend) linearFastLocked(xt, wt, bt *Tensor, p op.Linear) (y *Tensor, 
 	if b.Direct {
 		return nil, false, nil
 	}
-	if ceilDiv(p.HW, 32) > int(b.maxGroups()) || ceilDiv(p.Out, 32) > int(b.maxGroups()) {
+	if ceilDiv(p.HW, 64) > int(b.maxGroups()) || ceilDiv(p.Out, 64) > int(b.maxGroups()) {
 		return nil, false, nil
 	}
 	y, err = b.matmulFast("linear", xt, wt, bt, nil, nil, 0, p)
