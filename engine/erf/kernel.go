@@ -3,7 +3,6 @@ package erf
 import (
 	"fmt"
 	"math"
-	"sort"
 )
 
 // Merge builds the equivalent K×K depthwise kernel of one channel of SLaK's
@@ -68,15 +67,54 @@ func MaskByMagnitude(w []float32, sparsity float64) ([]float32, error) {
 	if drop == 0 {
 		return out, nil
 	}
-	idx := make([]int, len(w))
-	for i := range idx {
-		idx[i] = i
+	// The drop-th smallest magnitude t: every |w| < t goes, then entries
+	// with |w| = t in index order until drop are gone, which is what a stable
+	// sort by magnitude would drop. t is found by a two-pass radix select on
+	// the bits of |w| (for non-negative floats the bit patterns order as the
+	// values do), O(n) instead of a sort.
+	t := math.Float32frombits(kthBits(w, drop-1))
+	n := 0
+	for i, x := range w {
+		if float32(math.Abs(float64(x))) < t {
+			out[i] = 0
+			n++
+		}
 	}
-	sort.SliceStable(idx, func(a, b int) bool { return math.Abs(float64(w[idx[a]])) < math.Abs(float64(w[idx[b]])) })
-	for _, i := range idx[:drop] {
-		out[i] = 0
+	for i, x := range w {
+		if n >= drop {
+			break
+		}
+		if float32(math.Abs(float64(x))) == t {
+			out[i] = 0
+			n++
+		}
 	}
 	return out, nil
+}
+
+// kthBits returns the bits of the k-th smallest |w| (0-based): a histogram
+// of the top 16 bits finds the bucket, a histogram of the low 16 bits inside
+// it the value.
+func kthBits(w []float32, k int) uint32 {
+	hist := make([]int, 1<<16)
+	for _, x := range w {
+		hist[(math.Float32bits(x)&^(1<<31))>>16]++
+	}
+	hi := 0
+	for ; k >= hist[hi]; hi++ {
+		k -= hist[hi]
+	}
+	clear(hist)
+	for _, x := range w {
+		if b := math.Float32bits(x) &^ (1 << 31); int(b>>16) == hi {
+			hist[b&0xffff]++
+		}
+	}
+	lo := 0
+	for ; k >= hist[lo]; lo++ {
+		k -= hist[lo]
+	}
+	return uint32(hi)<<16 | uint32(lo)
 }
 
 // Layer is one step of a network's spatial path, for the theoretical
