@@ -116,7 +116,7 @@ func jsString(v js.Value) string {
 	if v.Type() == js.TypeString {
 		return v.String() // Value.Call panics on a primitive string
 	}
-	return v.Call("toString").String()
+	return js.Global().Get("String").Invoke(v).String() // numbers too: Call needs an object
 }
 
 // pushErrorScope / popErrorScope bracket pipeline creation and each submit: in the browser,
