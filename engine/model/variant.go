@@ -1,14 +1,3 @@
-// Package model holds the networks of the demo as data and code: the variant
-// table (SLaK-T/S/B, SLaK-T 31×31, ConvNeXt-T, RepLKNet-31B and the tiny test
-// configurations), the official checkpoint schema of each variant, the
-// conversion of an official state_dict to the engine's deploy form (BatchNorm
-// folded), a forward pass and an effective-receptive-field input gradient that
-// run on any op.Backend, and built-in random weights.
-//
-// Facts and numbers come from /work/shared/SLAK.md (sections named as §n.m),
-// which reads them from VITA-Group/SLaK models/SLaK.py,
-// facebookresearch/ConvNeXt models/convnext.py and DingXiaoH/RepLKNet-pytorch
-// replknet.py.
 package model
 
 import (
