@@ -36,6 +36,8 @@ import (
 	"github.com/chromedp/chromedp"
 	"github.com/slak-web/slak/engine/cpu"
 	"github.com/slak-web/slak/engine/model"
+	"github.com/slak-web/slak/weights"
+	"github.com/slak-web/slak/weights/convert"
 )
 
 const chromium = "/usr/bin/chromium"
@@ -294,6 +296,23 @@ func (b *browser) waitError(t *testing.T, kind, name string, timeout time.Durati
 // decodes from the same PNG and the same built-in weights.
 func referenceTop5(t *testing.T, variant string, pngPath string) ([]int, []float32) {
 	t.Helper()
+	v, err := model.Lookup(variant)
+	if err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	deploy, err := model.RandomWeights(v, builtinSeed, builtinSparsity)
+	if err != nil {
+		t.Fatal(err)
+	}
+	idx, p := referenceTop5With(t, v, deploy, pngPath)
+	t.Logf("native reference (%s, random weights, engine/cpu): %.1f s", variant, time.Since(start).Seconds())
+	return idx, p
+}
+
+// referenceTop5With is the native top-5 of the PNG with these weights.
+func referenceTop5With(t *testing.T, v model.Variant, deploy model.StateDict, pngPath string) ([]int, []float32) {
+	t.Helper()
 	f, err := os.Open(pngPath)
 	if err != nil {
 		t.Fatal(err)
@@ -305,16 +324,7 @@ func referenceTop5(t *testing.T, variant string, pngPath string) ([]int, []float
 	}
 	rgba := image.NewNRGBA(img.Bounds())
 	draw.Draw(rgba, rgba.Bounds(), img, img.Bounds().Min, draw.Src)
-	v, err := model.Lookup(variant)
-	if err != nil {
-		t.Fatal(err)
-	}
-	x, err := preprocessRGBA(rgba.Pix, rgba.Rect.Dx(), rgba.Rect.Dy(), v.Preprocess)
-	if err != nil {
-		t.Fatal(err)
-	}
-	start := time.Now()
-	deploy, err := model.RandomWeights(v, builtinSeed, builtinSparsity)
+	x, _, err := preprocessRGBA(rgba.Pix, rgba.Rect.Dx(), rgba.Rect.Dy())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -327,7 +337,6 @@ func referenceTop5(t *testing.T, variant string, pngPath string) ([]int, []float
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Logf("native reference (%s, engine/cpu): %.1f s", variant, time.Since(start).Seconds())
 	probs := softmax64(out.Logits)
 	idx := make([]int, len(probs))
 	for i := range idx {
@@ -420,7 +429,17 @@ func TestBrowserWebGPU(t *testing.T) {
 	b.waitResult(t, "chelsea.png", 4*time.Minute)
 	t.Logf("first classification (WebGPU, %s): %.1f s in the test, page timing: %s", variant, time.Since(t0).Seconds(), b.text(t, "#timing"))
 	checkTop5(t, b, variant, "WebGPU")
+	b.screenshot(t, "webgpu-"+variant+".png")
 
+	// The error cases and the device loss run on the tiny built-in model, so
+	// that each classification takes seconds, not minutes, on SwiftShader.
+	if variant != "slak_tiny" {
+		variant = "slak_tiny"
+		if _, err := chromedp.Run(b.ctx, chromedp.Navigate(srv.URL+"/?debug=1&builtin="+variant)); err != nil {
+			t.Fatal(err)
+		}
+		b.poll(t, "the engine to be ready", `document.querySelector('.shell') && document.querySelector('.shell').dataset.ready === 'true'`, time.Minute)
+	}
 	b.runErrorCases(t, variant)
 
 	// Device lost (simulated through the ?debug=1 hook) → Retry → works.
@@ -436,13 +455,6 @@ func TestBrowserWebGPU(t *testing.T) {
 	b.waitResult(t, "chelsea-again.png", 3*time.Minute)
 	checkTop5(t, b, variant, "WebGPU after Retry")
 
-	shot, err := chromedp.Run(b.ctx, chromedp.FullScreenshot(100))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if dir := os.Getenv("SLAK_SCREENSHOT_DIR"); dir != "" {
-		os.WriteFile(filepath.Join(dir, "webgpu.png"), shot, 0o644)
-	}
 	// (d) nothing uncaught, nothing on console.error.
 	if errs := b.errors(); len(errs) > 0 {
 		t.Errorf("console errors or uncaught exceptions:\n%s", strings.Join(errs, "\n"))
@@ -456,9 +468,13 @@ func TestBrowserCPUFallback(t *testing.T) {
 	root := buildSite(t)
 	srv := httptest.NewServer(newHandler(root))
 	defer srv.Close()
+	// SLaK-T in Go wasm on the CPU takes about as long as on SwiftShader
+	// (65 s each, measured on 2 cores); the default test budget runs SLaK-T
+	// once, on WebGPU, and the CPU fallback on the tiny variant.
+	// SLAK_E2E_CPU_VARIANT=slak_t runs it on SLaK-T as well.
 	variant := os.Getenv("SLAK_E2E_CPU_VARIANT")
 	if variant == "" {
-		variant = e2eVariant()
+		variant = "slak_tiny"
 	}
 	b := newBrowser(t, false)
 	// First load: WebGPU disabled (--disable-features=WebGPU leaves
@@ -470,6 +486,7 @@ func TestBrowserCPUFallback(t *testing.T) {
 	if msg := b.waitError(t, "no-adapter", "", 10*time.Second); !strings.Contains(msg, "no GPU adapter") {
 		t.Errorf("no-adapter message = %q", msg)
 	}
+	b.runWeightCases(t)
 	// Second load: a browser without WebGPU at all (navigator.gpu deleted
 	// before any script runs).
 	if _, err := chromedp.Run(b.ctx, chromedp.Evaluate[chromedp.Void](`1`)); err != nil {
@@ -501,6 +518,7 @@ func TestBrowserCPUFallback(t *testing.T) {
 	b.waitResult(t, "chelsea.png", 6*time.Minute)
 	t.Logf("classification (CPU reference in wasm, %s): %.1f s, page timing: %s", variant, time.Since(t0).Seconds(), b.text(t, "#timing"))
 	checkTop5(t, b, variant, "CPU fallback")
+	b.screenshot(t, "cpu-"+variant+".png")
 	if !strings.Contains(b.text(t, "#timing"), "CPU reference") {
 		t.Errorf("timing line %q does not name the CPU reference engine", b.text(t, "#timing"))
 	}
@@ -530,24 +548,36 @@ func checkTop5(t *testing.T, b *browser, variant, what string) {
 	t.Helper()
 	r, _ := refOnce.LoadOrStore(variant, &refResult{})
 	ref := r.(*refResult)
-	ref.once.Do(func() { ref.idx, ref.p = referenceTop5(t, variant, filepath.Join("..", "web", "samples", "chelsea.png")) })
-	got := b.top5(t)
-	if len(got) != len(ref.idx) {
-		t.Fatalf("%s: page shows %d classes, native top-%d", what, len(got), len(ref.idx))
+	ref.once.Do(func() {
+		ref.idx, ref.p = referenceTop5(t, variant, filepath.Join("..", "web", "samples", "chelsea.png"))
+	})
+	compareTop5(t, what, b.top5(t), ref.idx, ref.p)
+}
+
+func compareTop5(t *testing.T, what string, got []shownClass, idx []int, p []float32) {
+	t.Helper()
+	if len(got) != len(idx) {
+		t.Fatalf("%s: page shows %d classes, native top-%d", what, len(got), len(idx))
 	}
 	for i := range got {
-		if got[i].Index != ref.idx[i] || math.Abs(got[i].P-float64(ref.p[i])) > probTol {
+		if got[i].Index != idx[i] || math.Abs(got[i].P-float64(p[i])) > probTol {
 			t.Errorf("%s: top-5 rank %d: page class %d (%q) p=%.6f, native class %d p=%.6f (tolerance %g)",
-				what, i+1, got[i].Index, got[i].Name, got[i].P, ref.idx[i], ref.p[i], probTol)
+				what, i+1, got[i].Index, got[i].Name, got[i].P, idx[i], p[i], probTol)
 		}
 	}
+	t.Logf("%s: top-5 %v matches the native engine within %g", what, idx, probTol)
 }
 
 // runErrorCases: (c) each bad input shows its own error and the page keeps
 // working with the model and results already loaded.
 func (b *browser) runErrorCases(t *testing.T, variant string) {
 	t.Helper()
+	if b.text(t, "#result-name") == "" {
+		b.dropURL(t, "/web/samples/chelsea.png", "chelsea.png")
+		b.waitResult(t, "chelsea.png", 3*time.Minute)
+	}
 	before := b.text(t, "#model-loaded")
+	shown := b.text(t, "#result-name")
 
 	b.drop(t, "notes.txt", "text/plain", []byte("these are not the pixels you are looking for\n"))
 	if msg := b.waitError(t, "not-image", "notes.txt", 30*time.Second); !strings.Contains(msg, "not an image") {
@@ -581,8 +611,17 @@ func (b *browser) runErrorCases(t *testing.T, variant string) {
 	if after := b.text(t, "#model-loaded"); after != before {
 		t.Errorf("model line changed after bad inputs: %q → %q", before, after)
 	}
-	// The next photo still classifies, and the first result moved to history.
-	b.dropURL(t, "/web/samples/coffee.jpg", "coffee.jpg")
+	if after := b.text(t, "#result-name"); after != shown {
+		t.Errorf("the result shown changed after bad inputs: %q → %q", shown, after)
+	}
+	// The next photo, pasted this time (Ctrl/Cmd-V), still classifies, and
+	// the first result moved to the history strip.
+	b.eval(t, `(async () => {
+		const blob = await (await fetch('/web/samples/coffee.jpg')).blob();
+		const dt = new DataTransfer();
+		dt.items.add(new File([blob], 'coffee.jpg', {type: 'image/jpeg'}));
+		document.dispatchEvent(new ClipboardEvent('paste', {bubbles: true, cancelable: true, clipboardData: dt}));
+	})()`)
 	b.waitResult(t, "coffee.jpg", 3*time.Minute)
 	if n := evalT[int](t, b, `document.querySelectorAll('#history li').length`); n < 1 {
 		t.Errorf("history strip has %d entries after two photos, want ≥ 1", n)
@@ -590,6 +629,31 @@ func (b *browser) runErrorCases(t *testing.T, variant string) {
 	if b.text(t, "#error") != "" {
 		// the error box is cleared when a new file arrives
 		t.Errorf("error box still shows %q after a good photo", b.text(t, "#error"))
+	}
+
+	// The drop zone is a keyboard button: Enter on it opens the file picker.
+	opened := make(chan struct{}, 1)
+	chromedp.Listen(b.ctx, func(ev any) {
+		if _, ok := ev.(*cdppage.EventFileChooserOpened); ok {
+			select {
+			case opened <- struct{}{}:
+			default:
+			}
+		}
+	})
+	if _, err := chromedp.Run(b.ctx, chromedp.Action[chromedp.Void](func(ctx context.Context, tg *chromedp.Target) (chromedp.Void, error) {
+		_, err := cdp.Call(ctx, tg, cdppage.SetInterceptFileChooserDialog, cdppage.SetInterceptFileChooserDialogParams{Enabled: true})
+		return chromedp.Void{}, err
+	})); err != nil {
+		t.Fatal(err)
+	}
+	if err := chromedp.Do(b.ctx, chromedp.Focus(chromedp.ID("dropzone")), chromedp.KeyEvent("\r")); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-opened:
+	case <-time.After(10 * time.Second):
+		t.Errorf("Enter on the focused drop zone did not open the file picker")
 	}
 }
 
@@ -601,4 +665,74 @@ func tamperedSafetensors() []byte {
 	binary.LittleEndian.PutUint64(n[:], uint64(len(hdr)))
 	out := append(n[:], hdr...)
 	return append(out, make([]byte, 100)...)
+}
+
+// runWeightCases drops weight files on a page that has the built-in
+// slak_tiny loaded: a tampered converted file (refused, model kept), the
+// official-layout .pth of the golden generator (converted in the browser),
+// and checks the classification against the native engine with the same
+// converted weights.
+func (b *browser) runWeightCases(t *testing.T) {
+	t.Helper()
+	pth := filepath.Join("..", "testdata", "golden", "slak_tiny", "checkpoint.pth")
+	raw, err := os.ReadFile(pth)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, err := convert.Convert(bytes.NewReader(raw), int64(len(raw)), convert.Options{Variant: "slak_tiny", DType: "f32", SourceFile: "checkpoint.pth"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var file bytes.Buffer
+	if err := weights.WriteSafetensors(&file, f); err != nil {
+		t.Fatal(err)
+	}
+	good := file.Bytes()
+	bad := append([]byte(nil), good...)
+	bad[len(bad)-3] ^= 0x40 // one flipped bit in the last tensor's data
+
+	before := b.text(t, "#model-loaded")
+	b.drop(t, "slak_tiny-tampered.safetensors", "application/octet-stream", bad)
+	msg := b.waitError(t, "weights", "slak_tiny-tampered.safetensors", time.Minute)
+	if !strings.Contains(strings.ToLower(msg), "sha256") && !strings.Contains(strings.ToLower(msg), "checksum") {
+		t.Errorf("tampered file error %q does not name the checksum", msg)
+	}
+	if after := b.text(t, "#model-loaded"); after != before {
+		t.Errorf("a refused weight file changed the model: %q → %q", before, after)
+	}
+	b.drop(t, "not-a-model.safetensors", "application/octet-stream", tamperedSafetensors())
+	b.waitError(t, "weights", "not-a-model.safetensors", time.Minute)
+
+	// The official .pth, converted in the browser; named .bin to show that
+	// the content decides, not the extension.
+	b.drop(t, "slak_tiny_checkpoint.bin", "application/octet-stream", raw)
+	b.poll(t, "the converted checkpoint to load", `(document.querySelector('#model-loaded')||{innerText:''}).innerText.includes('slak_tiny_checkpoint.bin') && document.querySelector('.shell').dataset.busy === 'false'`, 2*time.Minute)
+	if n := evalT[int](t, b, `document.querySelectorAll('#untrained-note').length`); n != 0 {
+		t.Errorf("the untrained label is still shown after loading a checkpoint")
+	}
+	b.dropURL(t, "/web/samples/chelsea.png", "chelsea-converted.png")
+	b.waitResult(t, "chelsea-converted.png", 2*time.Minute)
+	v, deploy, err := convert.LoadModelFile(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	idx, p := referenceTop5With(t, v, deploy, filepath.Join("..", "web", "samples", "chelsea.png"))
+	compareTop5(t, "CPU fallback, converted checkpoint", b.top5(t), idx, p)
+}
+
+// screenshot saves a full-page PNG into $SLAK_SCREENSHOT_DIR when it is set
+// (how web/screenshot.png was made).
+func (b *browser) screenshot(t *testing.T, name string) {
+	dir := os.Getenv("SLAK_SCREENSHOT_DIR")
+	if dir == "" {
+		return
+	}
+	shot, err := chromedp.Run(b.ctx, chromedp.FullScreenshot(100))
+	if err != nil {
+		t.Errorf("screenshot: %v", err)
+		return
+	}
+	if err := os.WriteFile(filepath.Join(dir, name), shot, 0o644); err != nil {
+		t.Errorf("screenshot: %v", err)
+	}
 }

@@ -9,6 +9,9 @@ package main
 // CPU fallback yields between ops (yieldBackend, trap 7).
 
 import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"math"
@@ -20,8 +23,11 @@ import (
 	"github.com/slak-web/slak/engine/cpu"
 	"github.com/slak-web/slak/engine/gpu"
 	"github.com/slak-web/slak/engine/imagenet"
+	"github.com/slak-web/slak/engine/imgprep"
 	"github.com/slak-web/slak/engine/model"
 	"github.com/slak-web/slak/engine/op"
+	"github.com/slak-web/slak/weights"
+	"github.com/slak-web/slak/weights/convert"
 )
 
 type reqKind int
@@ -187,6 +193,7 @@ func (s *engineState) install(ctx app.Context, v model.Variant, deploy model.Sta
 	if err != nil {
 		return err
 	}
+	net.LogitsOnly = true // one readback per forward
 	if s.net != nil {
 		s.net.Free()
 	}
@@ -217,31 +224,32 @@ func (s *engineState) classify(ctx app.Context, req engineRequest) {
 		p.status = "Classifying " + req.Name + " with " + s.variant.Label + "…"
 	})
 	t0 := time.Now()
-	x, err := preprocess(s, img)
+	t, x, crop, err := s.preprocess(img)
 	if err != nil {
 		s.fail(ctx, "preprocess", err)
 		return
 	}
 	tPre := time.Now()
-	out, err := s.net.Forward(x, 224, 224)
+	out, err := s.net.ForwardTensor(t)
+	s.backend.Free(t)
 	if err != nil {
 		s.fail(ctx, "forward", err)
 		return
 	}
 	tFwd := time.Now()
+	readback := s.readbackProbe(len(out.Logits))
 	probs := softmax(out.Logits)
 	ranked := make([]classProb, len(probs))
 	for i, pr := range probs {
 		ranked[i] = classProb{Index: i, Name: className(i), P: pr}
 	}
 	sort.SliceStable(ranked, func(a, b int) bool { return ranked[a].P > ranked[b].P })
-	x0, y0, fw, fh := cropRect(img.W, img.H)
-	r := &result{Name: req.Name, Src: img.Src, W: img.W, H: img.H, Crop: [4]float64{x0, y0, fw, fh}, Probs: ranked,
-		Model: s.variant.Label, Engine: s.engine, Untrain: s.label.Untrained, cropRGBA: denormalize(x, s.variant.Preprocess),
-		Timing: timing{Decode: req.DecodeMs, Preprocess: ms2(t0, tPre), Forward: ms2(tPre, tFwd), Readback: 0,
+	r := &result{Name: req.Name, Src: img.Src, W: img.W, H: img.H, Crop: cropFractions(crop, img.W, img.H), Probs: ranked,
+		Model: s.variant.Label, Engine: s.engine, Untrain: s.label.Untrained, cropRGBA: denormalize(x),
+		Timing: timing{Decode: req.DecodeMs, Preprocess: ms2(t0, tPre), Forward: ms2(tPre, tFwd), Readback: readback,
 			Total: req.DecodeMs + ms2(t0, time.Now()), First: !s.warm}}
-	// Net.Forward downloads the logits as its last step; the readback is
-	// inside the forward time (the GPU backend submits lazily on Download).
+	// The GPU backend submits lazily: the forward time includes the one
+	// readback of the logits; readback is that round trip measured alone.
 	s.warm = true
 	report(ctx, func(p *page) {
 		p.nextID++
@@ -288,17 +296,35 @@ func softmax(logits []float32) []float32 {
 
 // denormalize turns the model input [3,224,224] back into RGBA pixels to
 // show the person what the model sees.
-func denormalize(x []float32, pp model.Preprocess) []byte {
+func denormalize(x []float32) []byte {
 	const n = 224 * 224
 	out := make([]byte, 4*n)
 	for i := 0; i < n; i++ {
 		for c := 0; c < 3; c++ {
-			v := (x[c*n+i]*pp.Std[c] + pp.Mean[c]) * 255
+			v := (x[c*n+i]*imgprep.Std[c] + imgprep.Mean[c]) * 255
 			out[4*i+c] = byte(math.Max(0, math.Min(255, math.Round(float64(v)))))
 		}
 		out[4*i+3] = 255
 	}
 	return out
+}
+
+// readbackProbe times the download of an n-float tensor already on the
+// device: the cost of reading the logits back, measured on its own.
+func (s *engineState) readbackProbe(n int) float64 {
+	t, err := s.backend.Upload(make([]float32, n), n)
+	if err != nil {
+		return 0
+	}
+	defer s.backend.Free(t)
+	if f, ok := s.backend.(interface{ Flush() error }); ok {
+		f.Flush()
+	}
+	t0 := time.Now()
+	if _, err := s.backend.Download(t); err != nil {
+		return 0
+	}
+	return ms2(t0, time.Now())
 }
 
 // fail reports an engine error; a lost device offers Retry.
@@ -511,13 +537,94 @@ func (y yieldBackend) SoftmaxGradInput(yt, dy op.Tensor, p op.Softmax) (op.Tenso
 
 var _ op.Backend = yieldBackend{}
 
-// preprocess is the eval transform of the loaded variant.
-func preprocess(s *engineState, img *rgbaImage) ([]float32, error) {
-	return preprocessRGBA(img.Pix, img.W, img.H, s.variant.Preprocess)
+// preprocess runs the eval transform of the loaded variant: on the GPU
+// (engine/gpu's launcher, bit-identical to engine/imgprep) when the engine is
+// WebGPU, with engine/imgprep otherwise. It returns the input tensor (owned
+// by the caller), its values for display, and the crop.
+func (s *engineState) preprocess(img *rgbaImage) (op.Tensor, []float32, imgprep.Crop, error) {
+	if g, ok := s.backend.(*gpu.Backend); ok {
+		t, crop, err := g.Preprocess(img.Pix, img.W, img.H, imgprep.Eval)
+		if err != nil {
+			return nil, nil, crop, err
+		}
+		x, err := g.Download(t)
+		if err != nil {
+			g.Free(t)
+			return nil, nil, crop, err
+		}
+		return t, x, crop, nil
+	}
+	x, crop, err := preprocessRGBA(img.Pix, img.W, img.H)
+	if err != nil {
+		return nil, nil, crop, err
+	}
+	t, err := s.backend.Upload(x, 3, 224, 224)
+	return t, x, crop, err
 }
 
-// parseWeights reads a dropped/downloaded weight file. PLACEHOLDER until
-// weights/convert lands.
+// parseWeights reads a dropped or downloaded weight file: a converted
+// slak-web .safetensors (validated completely by weights/convert: format,
+// variant, checksum, every key and shape) or an official .pth, converted here
+// for req.Variant, or for the first listed variant whose layout it matches.
 func parseWeights(ctx app.Context, req engineRequest) (model.Variant, model.StateDict, error) {
-	return model.Variant{}, nil, fmt.Errorf("loading %s is not wired yet", req.FileKind)
+	progress := func(stage string) func(done, total int64) {
+		last := int64(-1)
+		return func(done, total int64) {
+			if total <= 0 || (done-last)*20 < total && done != total {
+				return
+			}
+			last = done
+			report(ctx, func(p *page) {
+				p.load = &loadProgress{Label: "Loading " + req.Name, Stage: stage, Loaded: done, Total: total}
+			})
+		}
+	}
+	switch req.FileKind {
+	case kindSafetensors:
+		f, err := weights.ReadSafetensorsProgress(bytes.NewReader(req.Data), int64(len(req.Data)), progress("reading"))
+		if err != nil {
+			return model.Variant{}, nil, err
+		}
+		if req.Variant != "" {
+			return convert.LoadModelFileAs(f, req.Variant)
+		}
+		return convert.LoadModelFile(f)
+	case kindPyTorchZip:
+		sum := sha256.Sum256(req.Data)
+		ck, err := weights.ReadPTH(bytes.NewReader(req.Data), int64(len(req.Data)))
+		if err != nil {
+			return model.Variant{}, nil, err
+		}
+		var tries []string
+		if req.Variant != "" {
+			tries = []string{req.Variant}
+		} else {
+			for _, v := range model.Variants() { // released models first, the tiny test configs last
+				if !v.Test {
+					tries = append(tries, v.Name)
+				}
+			}
+			for _, v := range model.Variants() {
+				if v.Test {
+					tries = append(tries, v.Name)
+				}
+			}
+		}
+		var first error
+		for _, name := range tries {
+			f, err := convert.ConvertCheckpoint(ck, hex.EncodeToString(sum[:]), convert.Options{
+				Variant: name, DType: "f32", SourceFile: req.Name, Progress: progress("converting to " + name)})
+			if err == nil {
+				return convert.LoadModelFile(f)
+			}
+			if first == nil {
+				first = err
+			}
+		}
+		if len(tries) > 1 {
+			return model.Variant{}, nil, fmt.Errorf("the checkpoint matches none of the listed models (pick the model first to see why it does not fit it); for %s: %w", tries[0], first)
+		}
+		return model.Variant{}, nil, first
+	}
+	return model.Variant{}, nil, fmt.Errorf("%s is not a weight format this page reads", req.FileKind)
 }

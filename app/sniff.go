@@ -9,7 +9,6 @@ import (
 	_ "image/gif"  // header parsing for DecodeConfig
 	_ "image/jpeg" // header parsing for DecodeConfig
 	_ "image/png"  // header parsing for DecodeConfig
-	"math"
 )
 
 // Limits on what the page agrees to decode. A photo larger than this would
@@ -190,21 +189,4 @@ func bmpSize(b []byte) (int, int, error) {
 		h = -h
 	}
 	return w, h, nil
-}
-
-// cropRect is the region of the original image that the eval transform keeps:
-// resize the short side to 256 (long side int(256·long/short), as torchvision
-// does), then centre-crop 224 (offset round((size−224)/2)). It returns the
-// rectangle in original pixels as fractions of the width and height.
-func cropRect(w, h int) (x0, y0, fw, fh float64) {
-	const resize, crop = 256, 224
-	var rw, rh int
-	if w <= h {
-		rw, rh = resize, int(float64(resize)*float64(h)/float64(w))
-	} else {
-		rw, rh = int(float64(resize)*float64(w)/float64(h)), resize
-	}
-	left := math.RoundToEven(float64(rw-crop) / 2) // torchvision: int(round((w - 224) / 2.0)), Python rounds half to even
-	top := math.RoundToEven(float64(rh-crop) / 2)
-	return left / float64(rw), top / float64(rh), crop / float64(rw), crop / float64(rh)
 }
