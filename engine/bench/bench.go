@@ -57,6 +57,10 @@ type Row struct {
 	// DirectMedianMs and Speedup compare with the direct kernels in the same run (0 when the
 	// layer has no fast kernel: stem and downsample convolutions).
 	DirectMedianMs float64 `json:"direct_median_ms,omitempty"`
+	// For the *_sparse40 rows: the same fast kernel without the zero-tap skip, same weights, and
+	// its time over the zero-skip time (SLaK's sparsity path; see gpu.DWZeroSkip).
+	NoSkipMedianMs float64 `json:"noskip_median_ms,omitempty"`
+	SparseSpeedup  float64 `json:"sparse_speedup,omitempty"`
 	DirectMinMs    float64 `json:"direct_min_ms,omitempty"`
 	Speedup        float64 `json:"speedup_vs_direct,omitempty"`
 	Note           string  `json:"note,omitempty"`
@@ -109,7 +113,11 @@ func Run(b *gpu.Backend, cfg Config, m Machine) (*Report, error) {
 		}
 		r.PctPeak = 100 * r.GFLOPs / peak.GFLOPs
 		rep.Rows = append(rep.Rows, r)
-		logf("%-28s fast %8.2f ms  direct %8.2f ms  x%.2f  %.1f GFLOP/s (%.1f%% peak)", r.Name, r.MedianMs, r.DirectMedianMs, r.Speedup, r.GFLOPs, r.PctPeak)
+		if r.NoSkipMedianMs > 0 {
+			logf("%-32s zero-skip %8.2f ms  no skip %8.2f ms  x%.2f", r.Name, r.MedianMs, r.NoSkipMedianMs, r.SparseSpeedup)
+		} else {
+			logf("%-32s fast %8.2f ms  direct %8.2f ms  x%.2f  %.1f GFLOP/s (%.1f%% peak)", r.Name, r.MedianMs, r.DirectMedianMs, r.Speedup, r.GFLOPs, r.PctPeak)
+		}
 	}
 	if cfg.Forwards {
 		for _, name := range []string{"slak_t", "convnext_t", "replknet_31b"} {
@@ -230,6 +238,7 @@ type layer struct {
 	inputs            [][]float32
 	shapes            [][]int
 	noFast            bool // no fast kernel: measure once (Direct = false path is the direct kernel)
+	sparse            bool // 40% zero weights: compare the zero-skip fast path with the plain one
 	call              func(b *gpu.Backend, in []op.Tensor) (op.Tensor, error)
 }
 
@@ -282,6 +291,25 @@ func slakTLayers() []layer {
 		for _, p := range br {
 			macs += float64(c * h * h * p.KH * p.KW)
 		}
+		var sws [][]float32 // SLaK's 40% unstructured sparsity (SLAK.md §1.5)
+		for _, w := range ws {
+			sw := append([]float32(nil), w...)
+			for i := range sw {
+				if r.Float64() < 0.4 {
+					sw[i] = 0
+				}
+			}
+			sws = append(sws, sw)
+		}
+		ls = append(ls, layer{
+			name: fmt.Sprintf("slak_t_s%d_lk_sum_sparse40", s), kind: "dwconvsum", sparse: true,
+			shape: fmt.Sprintf("C%d %dx%d, 40%% zero taps", c, h, h), macs: macs,
+			inputs: [][]float32{x, sws[0], sws[1], sws[2], bias},
+			shapes: [][]int{{c, h, h}, {c, k, 5}, {c, 5, k}, {c, 5, 5}, {c}},
+			call: func(b *gpu.Backend, in []op.Tensor) (op.Tensor, error) {
+				return b.DWConvSum(in[0], in[1:4], in[4], br)
+			},
+		})
 		ls = append(ls, layer{
 			name: fmt.Sprintf("slak_t_s%d_lk_sum_%dx5+5x%d+5x5", s, k, k), kind: "dwconvsum",
 			shape: fmt.Sprintf("C%d %dx%d", c, h, h), macs: macs,
@@ -359,6 +387,32 @@ func measureLayer(b *gpu.Backend, l layer, reps int) (Row, error) {
 		}
 		row.MedianMs, row.MinMs, row.GFLOPs = med, mn, 2*l.macs/(med*1e6)
 		row.Note = "no fast kernel: the direct kernel"
+		return row, nil
+	}
+	if l.sparse {
+		saved := gpu.DWZeroSkip
+		defer func() { gpu.DWZeroSkip = saved }()
+		var on, off []float64
+		for i := -1; i < reps; i++ {
+			for _, skip := range []bool{true, false} {
+				gpu.DWZeroSkip = skip
+				t0 := time.Now()
+				if err := run(); err != nil {
+					return row, err
+				}
+				ms := float64(time.Since(t0).Nanoseconds()) / 1e6
+				if i >= 0 && skip {
+					on = append(on, ms)
+				} else if i >= 0 {
+					off = append(off, ms)
+				}
+			}
+		}
+		sort.Float64s(on)
+		sort.Float64s(off)
+		row.MedianMs, row.MinMs, row.GFLOPs = on[reps/2], on[0], 2*l.macs/(on[reps/2]*1e6)
+		row.NoSkipMedianMs, row.SparseSpeedup = off[reps/2], off[reps/2]/on[reps/2]
+		row.Note = "fast kernel with zero-tap skip vs without (same weights, interleaved); GFLOP/s count dense MACs"
 		return row, nil
 	}
 	med, mn, dmed, dmn, err := paired(b, reps, run)

@@ -16,6 +16,19 @@ import (
 
 var _ op.Fused = (*Backend)(nil)
 
+// DWZeroSkip compiles dwconv_fast.wgsl with the zero-tap skip (SKIPZERO): the FMAs of a channel's
+// zero taps are skipped, in uniform control flow. It is SLaK's sparsity path (40% of the
+// depthwise taps are exact zeros); engine/bench measures it on and off (rows *_sparse40). Off by
+// default: on lavapipe the skip made 40%-sparse layers 0.6–0.96× as fast (the window loads, not
+// the FMAs, bound the kernel there, and the branch breaks the straight-line SIMD code).
+var DWZeroSkip = false
+
+// dwFastMinPixels is the smallest output plane (OH·OW) that takes dwconv_fast.wgsl: below it a
+// workgroup per channel leaves most invocations idle, and the direct kernel (one thread per
+// output) wins (SLaK-T stage 3, 7×7: fast 0.27× the direct kernel on lavapipe). Tests lower it
+// to run the fast kernel on small hostile shapes too.
+var dwFastMinPixels = 128
+
 // Params mirrors of the fast kernels (checked by TestParamsLayout like the direct ones).
 type (
 	dwFastParams struct {
@@ -54,12 +67,12 @@ func b2u(v bool) uint32 {
 // tile, more than 3 branches): the caller then uses the direct kernel.
 func (b *Backend) dwFast(opName string, xt *Tensor, ws []*Tensor, bt *Tensor, ps []op.DWConv) (*Tensor, bool, error) {
 	pl, ok := planDWFast(ps, bt != nil)
-	if !ok {
+	if !ok || pl.OH*pl.OW < dwFastMinPixels {
 		return nil, false, nil
 	}
 	w3 := []*Tensor{ws[0], ws[0], ws[0]}
 	copy(w3, ws)
-	subst := map[string]string{"SMEM": strconv.Itoa(fastDWSmem)}
+	subst := map[string]string{"SMEM": strconv.Itoa(fastDWSmem), "SKIPZERO": strconv.FormatBool(DWZeroSkip)}
 	grid := [3]uint32{u(pl.C), u(pl.Bands), 1}
 	y, err := b.run(opName, "dwconv_fast", subst, pl.Params, []*Tensor{xt, w3[0], w3[1], w3[2], bt}, grid, pl.C, pl.OH, pl.OW)
 	return y, true, err
@@ -193,7 +206,7 @@ func (b *Backend) DWConvSum(x op.Tensor, ws []op.Tensor, bias op.Tensor, ps []op
 		}
 	}
 	if !b.Direct {
-		if _, ok := planDWFast(ps, bias != nil); ok {
+		if pl, ok := planDWFast(ps, bias != nil); ok && pl.OH*pl.OW >= dwFastMinPixels {
 			b.mu.Lock()
 			defer b.mu.Unlock()
 			xt, err := b.arg(name, "x", x, p0.C*p0.H*p0.W)

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"strings"
 	"testing"
 
 	"github.com/slak-web/slak/engine/cpu"
@@ -89,8 +90,17 @@ func slakDW(c, h, k int) []op.DWConv {
 	}
 }
 
+// smallFast makes the fast depthwise kernel take every shape it can (also planes below
+// dwFastMinPixels) for the duration of a test.
+func smallFast(t *testing.T) {
+	saved := dwFastMinPixels
+	dwFastMinPixels = 0
+	t.Cleanup(func() { dwFastMinPixels = saved })
+}
+
 func TestFastDWConvSum(t *testing.T) {
 	b := backend(t)
+	smallFast(t)
 	ref := cpu.NewBackend()
 	r := rand.New(rand.NewPCG(6, 1))
 	cases := []struct {
@@ -105,6 +115,7 @@ func TestFastDWConvSum(t *testing.T) {
 		{"replk_31x31+5x5_c2_h17x23", []op.DWConv{{C: 2, H: 17, W: 23, KH: 31, KW: 31, Stride: 1, PadH: 15, PadW: 15}, {C: 2, H: 17, W: 23, KH: 5, KW: 5, Stride: 1, PadH: 2, PadW: 2}}, true},
 		{"bands_120x70_15x5+5x15", []op.DWConv{{C: 2, H: 120, W: 70, KH: 15, KW: 5, Stride: 1, PadH: 7, PadW: 2}, {C: 2, H: 120, W: 70, KH: 5, KW: 15, Stride: 1, PadH: 2, PadW: 7}}, true},
 		{"fallback_k51_on_100x100", slakDW(2, 100, 51)[:2], true},
+		{"sparse40_slak_t_s0_c5", slakDW(5, 56, 51), true}, // 40% exact zeros: the zero-skip path
 	}
 	for _, tc := range cases {
 		p0 := tc.ps[0]
@@ -113,6 +124,13 @@ func TestFastDWConvSum(t *testing.T) {
 		var wg, wc, wa []op.Tensor
 		for _, p := range tc.ps {
 			w := rnd(r, p.C*p.KH*p.KW, 0.1)
+			if strings.HasPrefix(tc.name, "sparse40") {
+				for i := range w {
+					if r.Float64() < 0.4 {
+						w[i] = 0
+					}
+				}
+			}
 			ws = append(ws, w)
 			wg = append(wg, up(t, b, w, p.C, p.KH, p.KW))
 			wc = append(wc, up(t, ref, w, p.C, p.KH, p.KW))
@@ -122,7 +140,9 @@ func TestFastDWConvSum(t *testing.T) {
 		if tc.bias {
 			bias = rnd(r, p0.C, 1)
 		}
+		DWZeroSkip = strings.HasPrefix(tc.name, "sparse40")
 		yg, err := b.DWConvSum(up(t, b, x, p0.C, p0.H, p0.W), wg, up(t, b, bias, p0.C), tc.ps)
+		DWZeroSkip = false
 		if err != nil {
 			t.Fatalf("dwconvsum %s: %v", tc.name, err)
 		}
@@ -144,6 +164,7 @@ func TestFastDWConvSum(t *testing.T) {
 
 func TestFastDWConvSingle(t *testing.T) {
 	b := backend(t)
+	smallFast(t)
 	r := rand.New(rand.NewPCG(6, 2))
 	for _, p := range []op.DWConv{
 		{C: 249, H: 28, W: 28, KH: 7, KW: 7, Stride: 1, PadH: 3, PadW: 3, Bias: true},    // ConvNeXt-T stage 1
@@ -239,6 +260,7 @@ func TestFastPointwise(t *testing.T) {
 // fused op differs (one fused pass vs the composition of direct kernels).
 func TestFastDirectSwitch(t *testing.T) {
 	b := backend(t)
+	smallFast(t)
 	ps := slakDW(3, 9, 7)
 	x := up(t, b, make([]float32, 3*81), 3, 9, 9)
 	var ws []op.Tensor
@@ -258,5 +280,10 @@ func TestFastDirectSwitch(t *testing.T) {
 	}
 	if f, d := count(false), count(true); f != 1 || d != 5 {
 		t.Fatalf("dwconvsum dispatches: fast %d (want 1), direct %d (want 3 dwconv + 2 add)", f, d)
+	}
+	// a 9×9 plane is below dwFastMinPixels: the automatic choice is the direct composition
+	dwFastMinPixels = 128
+	if n := count(false); n != 5 {
+		t.Fatalf("dwconvsum on 9x9 with the default policy: %d dispatches, want the direct composition (5)", n)
 	}
 }

@@ -27,10 +27,12 @@ func main() {
 	filter := flag.String("filter", "", "run only rows whose name contains this")
 	sparsity := flag.Float64("sparsity", 0.4, "fraction of zero weights in the random forwards (SLaK trains at 0.4)")
 	quiet := flag.Bool("q", false, "no progress on stderr")
+	zeroSkip := flag.Bool("zeroskip", true, "compile the fast depthwise kernel with the zero-tap skip (gpu.DWZeroSkip)")
 	flag.Parse()
 	if os.Getenv("XDG_RUNTIME_DIR") == "" {
 		os.Setenv("XDG_RUNTIME_DIR", os.TempDir()) // quiets the Vulkan loader
 	}
+	gpu.DWZeroSkip = *zeroSkip
 	b, err := gpu.New()
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)
