@@ -88,6 +88,7 @@ type classProb struct {
 type timing struct {
 	Decode, Preprocess, Forward, Readback, Total float64
 	First                                        bool
+	FirstTotal                                   float64 // the first run of this model, for comparison on warm runs
 }
 
 // uiError is a problem shown to the person, with what to do next.
@@ -192,6 +193,11 @@ func (p *page) renderHeader() app.UI {
 		),
 		app.Div().Class("device").Body(
 			app.Span().ID("device-chip").Class(cls).Title(d.Name).Text(chip),
+			app.If(d.Checked && d.Engine == engineGPU && d.Software && !d.Lost, func() app.UI {
+				return app.Span().ID("software-note").Class("chip-note").Text("software GPU: expect seconds per photo")
+			}).ElseIf(d.Checked && d.Engine == engineCPU, func() app.UI {
+				return app.Span().ID("software-note").Class("chip-note").Text("no WebGPU: CPU reference engine, slower")
+			}),
 			app.If(d.Checked, func() app.UI {
 				return app.Details().Class("device-details").Body(
 					app.Summary().Text("Device"),
@@ -428,6 +434,8 @@ func (p *page) renderTiming(r *result) app.UI {
 	run := "warm run"
 	if t.First {
 		run = "first run (includes pipeline setup)"
+	} else if t.FirstTotal > 0 {
+		run = "warm run; the first run of this model took " + ms(t.FirstTotal)
 	}
 	return app.Div().ID("timing").Class("timing").Body(
 		app.Span().Text(fmt.Sprintf("%s · %s", r.Engine, r.Model)),
