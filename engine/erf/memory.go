@@ -219,7 +219,9 @@ func estimateLike(m Memory, s int) (int64, error) {
 // LimitsOf returns the limits of a backend: the device's limits for the GPU
 // backend, and false for a backend without such limits (the CPU reference).
 func LimitsOf(b op.Backend) (Limits, bool) {
-	g, ok := b.(*gpu.Backend)
+	// Any backend that reports a GPU Info (the GPU backend, or a wrapper
+	// embedding it).
+	g, ok := b.(interface{ Info() gpu.Info })
 	if !ok || g == nil {
 		return Limits{}, false
 	}
