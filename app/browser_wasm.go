@@ -71,6 +71,7 @@ func bytesToJS(b []byte) js.Value {
 // start wires the page: the file callback for slak.js, the engine goroutine,
 // and the weight-cache listing.
 func (p *page) start(ctx app.Context) {
+	thePage, pageCtx = p, ctx
 	files := make(chan js.Value, 16)
 	cb := js.FuncOf(func(this js.Value, args []js.Value) any {
 		if len(args) == 0 {
@@ -99,6 +100,10 @@ func (p *page) start(ctx app.Context) {
 	if app.Window().URL().Query().Get("debug") == "1" {
 		opts.Debug = true
 	}
+	if app.Window().URL().Query().Get("testmodels") == "1" && choiceByID("slak_tiny").ID != "slak_tiny" {
+		// tests only: a downloadable tiny model to exercise fetch, cache and delete
+		modelChoices = append(modelChoices, modelChoice{ID: "slak_tiny", Label: "SLaK tiny test config", Kernel: "13×13", SizeMB: 1.8})
+	}
 	if opts.Debug {
 		js.Global().Set("slakDebugLoseDevice", js.FuncOf(func(this js.Value, args []js.Value) any {
 			go func() { engineRequests <- engineRequest{Kind: reqDebugLoseDevice} }()
@@ -109,13 +114,18 @@ func (p *page) start(ctx app.Context) {
 	ctx.Async(func() { refreshCache(ctx) })
 }
 
-// report runs f on the UI goroutine and re-renders.
-func report(ctx app.Context, f func(p *page)) {
-	ctx.Dispatch(func(ctx app.Context) {
-		if p, ok := ctx.Src().(*page); ok {
-			f(p)
-		}
-	})
+// The page and its own context, set once in start. Reports go through the
+// page's context: a handler's ctx belongs to the element that fired the event
+// (ctx.Src() is a button, not the page), and Dispatch is dropped once that
+// element unmounts.
+var (
+	thePage *page
+	pageCtx app.Context
+)
+
+// report runs f on the UI goroutine and re-renders the page.
+func report(_ app.Context, f func(p *page)) {
+	pageCtx.Dispatch(func(app.Context) { f(thePage) })
 }
 
 func (p *page) fail(ctx app.Context, e *uiError) {
@@ -306,7 +316,7 @@ func (p *page) drawCrop(ctx app.Context, r *result) {
 	if r == nil || len(r.cropRGBA) == 0 {
 		return
 	}
-	ctx.Defer(func(ctx app.Context) {
+	pageCtx.Defer(func(app.Context) {
 		js.Global().Call("slakPutRGBA", "crop-canvas", bytesToJS(r.cropRGBA), 224, 224)
 	})
 }

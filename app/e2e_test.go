@@ -103,6 +103,31 @@ func buildSite(t *testing.T) string {
 				return
 			}
 		}
+		// A converted tiny model to download from /web/models/ (the
+		// official-layout checkpoint of the golden generator, converted natively).
+		if err := os.MkdirAll(filepath.Join(web, "models"), 0o755); err != nil {
+			siteErr = err
+			return
+		}
+		raw, err := os.ReadFile(filepath.Join("..", "testdata", "golden", "slak_tiny", "checkpoint.pth"))
+		if err != nil {
+			siteErr = err
+			return
+		}
+		f, err := convert.Convert(bytes.NewReader(raw), int64(len(raw)), convert.Options{Variant: "slak_tiny", DType: "f16", SourceFile: "checkpoint.pth"})
+		if err != nil {
+			siteErr = err
+			return
+		}
+		var file bytes.Buffer
+		if err := weights.WriteSafetensors(&file, f); err != nil {
+			siteErr = err
+			return
+		}
+		if err := os.WriteFile(filepath.Join(web, "models", "slak_tiny.safetensors"), file.Bytes(), 0o644); err != nil {
+			siteErr = err
+			return
+		}
 		siteRoot = root
 	})
 	if siteErr != nil {
@@ -487,6 +512,7 @@ func TestBrowserCPUFallback(t *testing.T) {
 		t.Errorf("no-adapter message = %q", msg)
 	}
 	b.runWeightCases(t)
+	b.runDownloadCase(t, srv.URL)
 	// Second load: a browser without WebGPU at all (navigator.gpu deleted
 	// before any script runs).
 	if _, err := chromedp.Run(b.ctx, chromedp.Evaluate[chromedp.Void](`1`)); err != nil {
@@ -519,6 +545,22 @@ func TestBrowserCPUFallback(t *testing.T) {
 	t.Logf("classification (CPU reference in wasm, %s): %.1f s, page timing: %s", variant, time.Since(t0).Seconds(), b.text(t, "#timing"))
 	checkTop5(t, b, variant, "CPU fallback")
 	b.screenshot(t, "cpu-"+variant+".png")
+
+	// The sample gallery: a click classifies the photo; the status line and
+	// the result name it.
+	b.eval(t, `document.querySelector('#sample-rocket').click()`)
+	b.waitResult(t, "Rocket (sample)", 2*time.Minute)
+	if st := b.text(t, "#status"); !strings.Contains(st, "Rocket (sample)") {
+		t.Errorf("status after the sample = %q", st)
+	}
+	// Phone width: the layout collapses to one column without overflow.
+	if err := chromedp.Do(b.ctx, chromedp.EmulateViewport(390, 844)); err != nil {
+		t.Fatal(err)
+	}
+	if w := evalT[int](t, b, `document.documentElement.scrollWidth`); w > 390 {
+		t.Errorf("at 390 px wide the page is %d px wide (horizontal overflow)", w)
+	}
+	b.screenshot(t, "phone.png")
 	if !strings.Contains(b.text(t, "#timing"), "CPU reference") {
 		t.Errorf("timing line %q does not name the CPU reference engine", b.text(t, "#timing"))
 	}
@@ -734,5 +776,35 @@ func (b *browser) screenshot(t *testing.T, name string) {
 	}
 	if err := os.WriteFile(filepath.Join(dir, name), shot, 0o644); err != nil {
 		t.Errorf("screenshot: %v", err)
+	}
+}
+
+// runDownloadCase picks a model, downloads it with progress, finds it in the
+// IndexedDB cache after a reload ("from this device"), and deletes it.
+func (b *browser) runDownloadCase(t *testing.T, base string) {
+	t.Helper()
+	load := func() {
+		if _, err := chromedp.Run(b.ctx, chromedp.Navigate(base+"/?builtin=slak_tiny&testmodels=1")); err != nil {
+			t.Fatal(err)
+		}
+		b.poll(t, "the engine to be ready", `document.querySelector('.shell') && document.querySelector('.shell').dataset.ready === 'true'`, time.Minute)
+		b.eval(t, `(() => { const s = document.querySelector('#model-picker'); s.value = 'slak_tiny'; s.dispatchEvent(new Event('change', {bubbles: true})); })()`)
+		b.poll(t, "the download button", `!!document.querySelector('#load-url')`, 10*time.Second)
+		b.eval(t, `document.querySelector('#load-url').click()`)
+		b.poll(t, "the downloaded model to load", `(document.querySelector('#model-loaded')||{innerText:''}).innerText.includes('slak_tiny.safetensors') && document.querySelector('.shell').dataset.busy === 'false'`, time.Minute)
+	}
+	load()
+	if got := b.text(t, "#model-loaded"); strings.Contains(got, "from this device") {
+		t.Errorf("first download says %q", got)
+	}
+	b.poll(t, "the cached-models list", `(document.querySelector('.cached')||{innerText:''}).innerText.includes('slak_tiny.safetensors')`, 10*time.Second)
+	load()
+	if got := b.text(t, "#model-loaded"); !strings.Contains(got, "from this device") {
+		t.Errorf("second load says %q, want 'from this device'", got)
+	}
+	b.eval(t, `document.querySelector('.cached button').click()`)
+	b.poll(t, "the cache entry to be deleted", `!document.querySelector('.cached')`, 10*time.Second)
+	if n := evalT[int](t, b, `globalThis.slakStore.list().then(l => l.length)`); n != 0 {
+		t.Errorf("IndexedDB still holds %d files after delete", n)
 	}
 }

@@ -422,7 +422,7 @@ func (p *page) renderResult() app.UI {
 				),
 				app.Button().ID("show-all").Class("btn btn-small").Aria("expanded", p.showAll).
 					OnClick(func(ctx app.Context, e app.Event) { p.showAll = !p.showAll }).
-					Text(map[bool]string{false: "Show all 1000 classes", true: "Show top 5 only"}[p.showAll]),
+					Text(map[bool]string{false: fmt.Sprintf("Show all %d classes", len(r.Probs)), true: "Show top 5 only"}[p.showAll]),
 				p.renderTiming(r),
 			)
 		}),
