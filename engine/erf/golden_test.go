@@ -167,7 +167,14 @@ func TestComputeGolden(t *testing.T) {
 					if h != w {
 						// Compute takes square images (the ERF protocol warps to
 						// S×S); the non-square golden input goes through the
-						// model directly and is covered by engine/model's tests.
+						// model's InputGradient directly (gradient and map).
+						g2, m2, err := net.InputGradient(in.Data, h, w)
+						if err != nil {
+							t.Fatalf("%s: InputGradient: %v", x, err)
+						}
+						name := fmt.Sprintf("%s/%s/%s", cfg, be.name, x)
+						compareMap(t, name+" erf_grad", w, g2, g[x+"/erf_grad"].Data, tolMap)
+						compareMap(t, name+" erf_map", w, m2, want.Data, tolMap)
 						continue
 					}
 					m, err := Compute(net, in.Data, h)

@@ -1,10 +1,14 @@
 package erf
 
 import (
+	"context"
 	"strings"
 	"testing"
 
+	"github.com/slak-web/slak/engine/cpu"
+	"github.com/slak-web/slak/engine/gpu"
 	"github.com/slak-web/slak/engine/model"
+	"github.com/slak-web/slak/engine/op"
 )
 
 func mustVariant(t testing.TB, name string) model.Variant {
@@ -112,4 +116,49 @@ func TestCheckBackend(t *testing.T) {
 		t.Errorf("CheckBackend(gpu, 2048²) = %v with limits %+v and largest %d", err, l, m.Largest)
 	}
 	t.Logf("gpu limits %+v; 2048²: %v", l, CheckBackend(b, v, 2048))
+}
+
+// smallDevice is the CPU reference posing as a GPU with small limits, to see
+// Compute refuse before running anything.
+type smallDevice struct {
+	op.Backend
+	uploads int
+}
+
+func (s *smallDevice) Info() gpu.Info {
+	return gpu.Info{Limits: gpu.Limits{MaxStorageBufferBindingSize: 1 << 20, MaxBufferSize: 1 << 30}}
+}
+
+func (s *smallDevice) Upload(data []float32, shape ...int) (op.Tensor, error) {
+	s.uploads++
+	return s.Backend.Upload(data, shape...)
+}
+
+// TestComputeRefuses: with 1 MiB per binding, slak_tiny at 224² fits (its
+// largest buffer is the input, 3·224·224·4 B = 602,112 B; the hidden is
+// 4·7·56·56·4 = 351,232 B) but at 512² the input alone is 3 MiB: Compute and
+// Averaged return the Check message and upload no image.
+func TestComputeRefuses(t *testing.T) {
+	v, d := randomDeploy(t, "slak_tiny", 1, 0.4)
+	dev := &smallDevice{Backend: cpu.NewBackend()}
+	net, err := model.Load(dev, v, d)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer net.Free()
+	before := dev.uploads
+	_, err = Compute(net, make([]float32, 3*512*512), 512)
+	if err == nil || !strings.Contains(err.Error(), "needs a 3.0 MiB buffer (input, 3×512×512 float32)") || !strings.Contains(err.Error(), "choose 224²") {
+		t.Errorf("Compute at 512² on a 1 MiB device: %v", err)
+	}
+	_, err = Averaged(context.Background(), net, 512, 3, func(int) ([]float32, error) { return make([]float32, 3*512*512), nil }, nil)
+	if err == nil || !strings.Contains(err.Error(), "maxStorageBufferBindingSize") {
+		t.Errorf("Averaged at 512² on a 1 MiB device: %v", err)
+	}
+	if dev.uploads != before {
+		t.Errorf("refused runs uploaded %d tensors", dev.uploads-before)
+	}
+	if _, err := Compute(net, make([]float32, 3*224*224), 224); err != nil {
+		t.Errorf("Compute at 224² on a 1 MiB device: %v", err)
+	}
 }
