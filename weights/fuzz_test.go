@@ -87,10 +87,10 @@ func FuzzReadSafetensors(f *testing.F) {
 	})
 }
 
-// FuzzReadPTHPickle fuzzes the pickle inside a well-formed zip (mutating a
+// FuzzPickle fuzzes the pickle inside a well-formed zip (mutating a
 // whole .pth mostly trips the zip CRC-32 before the unpickler runs). The
 // storages are those of testdata/dtypes.pth, whose pickle is a seed.
-func FuzzReadPTHPickle(f *testing.F) {
+func FuzzPickle(f *testing.F) {
 	storages := map[string][]byte{}
 	for _, path := range []string{"testdata/dtypes.pth", "testdata/train_ckpt.pth"} {
 		b, err := os.ReadFile(path)
