@@ -149,6 +149,32 @@ func convertCheckpoint(ck *weights.Checkpoint, sourceSHA256 string, opt Options,
 	if err != nil {
 		return nil, err
 	}
+	// Dry run with every tensor backed by one shared zero buffer: a
+	// checkpoint that does not fit v fails here, with model.Convert's own
+	// messages, before any tensor is widened to float32 (the app tries
+	// several variants in turn on a dropped .pth).
+	maxN := 0
+	for _, k := range ck.Order {
+		t := ck.StateDict[k]
+		if t == nil {
+			return nil, fmt.Errorf("convert: checkpoint lists %s but holds no tensor for it", k)
+		}
+		if err := t.Validate(); err != nil {
+			return nil, fmt.Errorf("convert: %w", err)
+		}
+		maxN = max(maxN, t.NumElements())
+	}
+	zeros := make([]float32, maxN)
+	dry := make(model.StateDict, len(ck.Order))
+	for _, k := range ck.Order {
+		t := ck.StateDict[k]
+		dry[k] = model.Param{Shape: t.Shape, Data: zeros[:t.NumElements()]}
+	}
+	if _, err := model.Convert(v, dry); err != nil {
+		return nil, err
+	}
+	zeros, dry = nil, nil
+
 	official := make(model.StateDict, len(ck.StateDict))
 	for _, k := range ck.Order {
 		t := ck.StateDict[k]

@@ -6,6 +6,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
 
@@ -324,4 +325,50 @@ func FuzzLoadModelFile(f *testing.F) {
 			t.Fatalf("accepted a file that fails ValidateDeploy: %v", err)
 		}
 	})
+}
+
+// A checkpoint that does not fit the variant is refused before its tensors
+// are widened to float32: the app tries every variant on a dropped .pth.
+// The checkpoint here has ConvNeXt-T's full-size layout (28.6M parameters,
+// 114 MB as float32) with every tensor backed by one shared zero buffer.
+func TestConvertMismatchIsCheap(t *testing.T) {
+	v, err := model.Lookup("convnext_t")
+	if err != nil {
+		t.Fatal(err)
+	}
+	entries := model.Schema(v)
+	maxN := 0
+	for _, e := range entries {
+		n := 1
+		for _, d := range e.Shape {
+			n *= d
+		}
+		maxN = max(maxN, n)
+	}
+	zb := make([]byte, 4*maxN)
+	ck := &weights.Checkpoint{StateDict: map[string]*weights.Tensor{}}
+	var widened uint64
+	for _, e := range entries {
+		n := 1
+		for _, d := range e.Shape {
+			n *= d
+		}
+		ck.StateDict[e.Key] = &weights.Tensor{Name: e.Key, DType: weights.F32, Shape: e.Shape, Data: zb[:4*n]}
+		ck.Order = append(ck.Order, e.Key)
+		widened += uint64(4 * n)
+	}
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	_, err = ConvertCheckpoint(ck, "", Options{Variant: "slak_t"})
+	runtime.ReadMemStats(&after)
+	if err == nil || !strings.Contains(err.Error(), "does not fit slak_t") {
+		t.Fatalf("ConvNeXt-T layout converted as slak_t: err = %v", err)
+	}
+	// The dry run allocates one buffer of the largest tensor (9.4 MB) plus maps
+	// and the message; widening everything would allocate 114 MB.
+	got := after.TotalAlloc - before.TotalAlloc
+	if got >= widened/4 {
+		t.Errorf("refusing a mismatched checkpoint allocated %d bytes; widening it is %d", got, widened)
+	}
+	t.Logf("refusal allocated %d bytes (widening: %d)", got, widened)
 }
