@@ -55,6 +55,18 @@ const (
 // included so that renaming or reshaping tensors is caught as well as
 // changed bytes.
 func DataSHA256(f *File) string {
+	return DataSHA256Progress(f, nil)
+}
+
+// DataSHA256Progress is DataSHA256 reporting progress(done, total) in data
+// bytes hashed, every 4 MiB and at the end.
+func DataSHA256Progress(f *File, progress func(done, total int64)) string {
+	var total, done int64
+	for _, name := range f.Order {
+		if t := f.Tensors[name]; t != nil {
+			total += int64(len(t.Data))
+		}
+	}
 	h := sha256.New()
 	var n [8]byte
 	for _, name := range f.Order {
@@ -75,7 +87,15 @@ func DataSHA256(f *File) string {
 		h.Write([]byte{0})
 		binary.LittleEndian.PutUint64(n[:], uint64(len(t.Data)))
 		h.Write(n[:])
-		h.Write(t.Data)
+		for d := t.Data; len(d) > 0; {
+			c := min(len(d), 4<<20)
+			h.Write(d[:c])
+			d = d[c:]
+			done += int64(c)
+			if progress != nil {
+				progress(done, total)
+			}
+		}
 	}
 	return hex.EncodeToString(h.Sum(nil))
 }
@@ -85,6 +105,12 @@ func DataSHA256(f *File) string {
 // F16/F32 tensors only, and the data checksum. The variant-specific checks
 // (keys and shapes) are in weights/convert.LoadModelFile.
 func VerifyModelFile(f *File) error {
+	return VerifyModelFileProgress(f, nil)
+}
+
+// VerifyModelFileProgress is VerifyModelFile reporting the checksum's
+// progress (see DataSHA256Progress).
+func VerifyModelFileProgress(f *File, progress func(done, total int64)) error {
 	format, ok := f.Metadata[MetaFormat]
 	if !ok {
 		return fmt.Errorf("not a slak-web model file: missing metadata %s", MetaFormat)
@@ -102,7 +128,7 @@ func VerifyModelFile(f *File) error {
 			return fmt.Errorf("slak-web model file: tensor %s is %s, want F16 or F32", name, d)
 		}
 	}
-	if got, want := DataSHA256(f), f.Metadata[MetaDataSHA256]; got != want {
+	if got, want := DataSHA256Progress(f, progress), f.Metadata[MetaDataSHA256]; got != want {
 		return fmt.Errorf("slak-web model file: tensor data checksum mismatch (corrupted or tampered file): data_sha256 %s, computed %s", want, got)
 	}
 	return nil

@@ -236,7 +236,22 @@ func convertCheckpoint(ck *weights.Checkpoint, sourceSHA256 string, opt Options,
 // family and kernels, data checksum, every deploy key with its shape and no
 // extra tensors.
 func LoadModelFile(f *weights.File) (model.Variant, model.StateDict, error) {
-	return load(f, "")
+	return load(f, "", nil)
+}
+
+// LoadModelFileProgress is LoadModelFile (variant "") or LoadModelFileAs
+// reporting progress(done, total): verifying the checksum is the first half,
+// widening the tensors to float32 the second.
+func LoadModelFileProgress(f *weights.File, variant string, progress func(done, total int64)) (model.Variant, model.StateDict, error) {
+	want := ""
+	if variant != "" {
+		v, err := model.Lookup(variant)
+		if err != nil {
+			return model.Variant{}, nil, err
+		}
+		want = v.Name
+	}
+	return load(f, want, progress)
 }
 
 // LoadModelFileAs is LoadModelFile that also requires the file to hold the
@@ -246,15 +261,23 @@ func LoadModelFileAs(f *weights.File, variant string) (model.Variant, model.Stat
 	if err != nil {
 		return model.Variant{}, nil, err
 	}
-	return load(f, want.Name)
+	return load(f, want.Name, nil)
 }
 
-func load(f *weights.File, want string) (model.Variant, model.StateDict, error) {
+func load(f *weights.File, want string, progress func(done, total int64)) (model.Variant, model.StateDict, error) {
 	var zero model.Variant
 	if f == nil || f.Metadata == nil {
 		return zero, nil, fmt.Errorf("not a slak-web model file: missing metadata %s", weights.MetaFormat)
 	}
-	if err := weights.VerifyModelFile(f); err != nil {
+	var dataBytes int64
+	for _, t := range f.Tensors {
+		dataBytes += int64(len(t.Data))
+	}
+	var hashProgress func(done, total int64)
+	if progress != nil {
+		hashProgress = func(done, _ int64) { progress(done, 2*dataBytes) }
+	}
+	if err := weights.VerifyModelFileProgress(f, hashProgress); err != nil {
 		return zero, nil, err
 	}
 	name := f.Metadata[weights.MetaVariant]
@@ -273,6 +296,7 @@ func load(f *weights.File, want string) (model.Variant, model.StateDict, error) 
 		return zero, nil, fmt.Errorf("slak-web model file: kernels %q, but variant %s has %s", k, v.Name, kernelString(v))
 	}
 	keys := model.DeployKeys(v)
+	var widened int64
 	seen := make(map[string]bool, len(keys))
 	sd := make(model.StateDict, len(keys))
 	for _, e := range keys {
@@ -289,6 +313,10 @@ func load(f *weights.File, want string) (model.Variant, model.StateDict, error) 
 		}
 		seen[e.Key] = true
 		sd[e.Key] = model.Param{Shape: append([]int(nil), t.Shape...), Data: d}
+		if progress != nil {
+			widened += int64(len(t.Data))
+			progress(dataBytes+widened, 2*dataBytes)
+		}
 	}
 	for _, k := range f.Order {
 		if !seen[k] {

@@ -372,3 +372,33 @@ func TestConvertMismatchIsCheap(t *testing.T) {
 	}
 	t.Logf("refusal allocated %d bytes (widening: %d)", got, widened)
 }
+
+func TestLoadModelFileProgress(t *testing.T) {
+	_, b := convertFile(t, "slak_tiny/checkpoint.pth", "slak_tiny", "f16")
+	f, err := weights.ParseSafetensors(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var last, total int64
+	calls := 0
+	v, sd, err := LoadModelFileProgress(f, "slak_tiny", func(done, tot int64) {
+		if done < last || done > tot || (total != 0 && tot != total) {
+			t.Fatalf("progress %d/%d after %d/%d", done, tot, last, total)
+		}
+		last, total = done, tot
+		calls++
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if last != total || calls < len(sd) {
+		t.Errorf("progress ended at %d/%d after %d calls (%d tensors)", last, total, calls, len(sd))
+	}
+	_, want, err := LoadModelFile(f)
+	if err != nil || v.Name != "slak_tiny" || len(want) != len(sd) {
+		t.Fatalf("LoadModelFile: %v (%d vs %d tensors)", err, len(want), len(sd))
+	}
+	if _, _, err := LoadModelFileProgress(f, "convnext_tiny", nil); err == nil || !strings.Contains(err.Error(), "this file is a SLaK tiny test config conversion") {
+		t.Errorf("LoadModelFileProgress as convnext_tiny: %v", err)
+	}
+}
