@@ -151,8 +151,16 @@ func (p *page) handleFile(ctx app.Context, f js.Value) {
 	switch k := sniff(b); k {
 	case kindImage:
 		p.handleImage(ctx, f, name, b)
-	case kindSafetensors, kindPyTorchZip:
+	case kindSafetensors:
 		engineRequests <- engineRequest{Kind: reqWeights, Name: name, Data: b, FileKind: k}
+	case kindPyTorchZip:
+		// An official checkpoint does not name its variant: convert it for
+		// the model picked in the picker, or try each listed model.
+		variant := ""
+		if c := choiceByID(p.modelID); !c.Builtin {
+			variant = c.ID
+		}
+		engineRequests <- engineRequest{Kind: reqWeights, Name: name, Data: b, FileKind: k, Variant: variant}
 	case kindPyTorchLegacy:
 		p.fail(ctx, &uiError{Kind: "weights", Title: name + " is a legacy PyTorch pickle",
 			Detail: "Only the zip format that torch.save writes since PyTorch 1.6 can be read here.",

@@ -744,6 +744,18 @@ func (b *browser) runWeightCases(t *testing.T) {
 	}
 	b.drop(t, "not-a-model.safetensors", "application/octet-stream", tamperedSafetensors())
 	b.waitError(t, "weights", "not-a-model.safetensors", time.Minute)
+	// An official-layout checkpoint whose kernels fit no listed model.
+	mismatch, err := os.ReadFile(filepath.Join("..", "testdata", "golden", "variants", "slak_tiny_k_mismatch.pth"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	b.drop(t, "slak_tiny_k_mismatch.pth", "application/octet-stream", mismatch)
+	if msg := b.waitError(t, "weights", "slak_tiny_k_mismatch.pth", time.Minute); !strings.Contains(msg, "matches none of the listed models") {
+		t.Errorf("k-mismatch checkpoint error = %q", msg)
+	}
+	if after := b.text(t, "#model-loaded"); after != before {
+		t.Errorf("a refused checkpoint changed the model: %q → %q", before, after)
+	}
 
 	// The official .pth, converted in the browser; named .bin to show that
 	// the content decides, not the extension.

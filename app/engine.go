@@ -599,17 +599,15 @@ func parseWeights(ctx app.Context, req engineRequest) (model.Variant, model.Stat
 		if err != nil {
 			return model.Variant{}, nil, err
 		}
-		var tries []string
+		// The picked variant first, then every released model, then the tiny
+		// test configurations.
+		tries := []string{}
 		if req.Variant != "" {
-			tries = []string{req.Variant}
-		} else {
-			for _, v := range model.Variants() { // released models first, the tiny test configs last
-				if !v.Test {
-					tries = append(tries, v.Name)
-				}
-			}
+			tries = append(tries, req.Variant)
+		}
+		for _, test := range []bool{false, true} {
 			for _, v := range model.Variants() {
-				if v.Test {
+				if v.Test == test && v.Name != req.Variant {
 					tries = append(tries, v.Name)
 				}
 			}
@@ -625,10 +623,7 @@ func parseWeights(ctx app.Context, req engineRequest) (model.Variant, model.Stat
 				first = err
 			}
 		}
-		if len(tries) > 1 {
-			return model.Variant{}, nil, fmt.Errorf("the checkpoint matches none of the listed models (pick the model first to see why it does not fit it); for %s: %w", tries[0], first)
-		}
-		return model.Variant{}, nil, first
+		return model.Variant{}, nil, fmt.Errorf("the checkpoint matches none of the listed models; for %s: %w", tries[0], first)
 	}
 	return model.Variant{}, nil, fmt.Errorf("%s is not a weight format this page reads", req.FileKind)
 }
