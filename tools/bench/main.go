@@ -22,7 +22,7 @@ import (
 
 func main() {
 	reps := flag.Int("reps", 10, "timed samples per layer row (after one warm-up)")
-	freps := flag.Int("forward-reps", 3, "timed samples per whole forward (after one warm-up)")
+	freps := flag.Int("forward-reps", 1, "timed samples per whole forward, fast and direct each (a direct forward takes tens of seconds on lavapipe)")
 	forwards := flag.Bool("forwards", true, "include whole forwards of SLaK-T, ConvNeXt-T, RepLKNet-31B")
 	filter := flag.String("filter", "", "run only rows whose name contains this")
 	sparsity := flag.Float64("sparsity", 0.4, "fraction of zero weights in the random forwards (SLaK trains at 0.4)")
