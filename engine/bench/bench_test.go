@@ -1,0 +1,82 @@
+//go:build !js
+
+package bench
+
+import (
+	"encoding/json"
+	"errors"
+	"os"
+	"strings"
+	"testing"
+
+	"github.com/slak-web/slak/engine/gpu"
+)
+
+func newBackend(t *testing.T) *gpu.Backend {
+	if os.Getenv("XDG_RUNTIME_DIR") == "" {
+		os.Setenv("XDG_RUNTIME_DIR", os.TempDir())
+	}
+	b, err := gpu.New()
+	if err != nil {
+		if os.Getenv("CI") == "true" || os.Getenv("SLAK_REQUIRE_GPU") == "1" || !errors.Is(err, gpu.ErrNoAdapter) {
+			t.Fatalf("gpu.New: %v", err)
+		}
+		t.Skipf("no WebGPU adapter: %v", err)
+	}
+	t.Cleanup(b.Close)
+	return b
+}
+
+// TestRunSmall runs the benchmark on the smallest real layers (stage 3 pointwise, 1 sample) and
+// checks the report: the peak row, one measured row per selected layer with positive times, a
+// fast/direct ratio, GFLOP/s = 2·MACs/median and % of peak consistent, and JSON that round-trips.
+func TestRunSmall(t *testing.T) {
+	b := newBackend(t)
+	rep, err := Run(b, Config{Reps: 1, Filter: "s3_pw"}, Machine{NProc: 2, CPUModel: "test"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.PeakGFLOPs <= 0 || rep.Rows[0].Name != "fmapeak" {
+		t.Fatalf("peak row missing or zero: %+v", rep.Rows[0])
+	}
+	if len(rep.Rows) != 3 {
+		t.Fatalf("%d rows, want fmapeak + slak_t_s3_pw1_ln_gelu + slak_t_s3_pw2_scale_res", len(rep.Rows))
+	}
+	for _, r := range rep.Rows[1:] {
+		if !strings.Contains(r.Name, "s3_pw") || r.MedianMs <= 0 || r.DirectMedianMs <= 0 || r.Speedup <= 0 || r.MACs != 998*3992*49 {
+			t.Errorf("row %s: %+v (want positive times and ratio, MACs 998·3992·49)", r.Name, r)
+		}
+		if g := 2 * r.MACs / (r.MedianMs * 1e6); g/r.GFLOPs < 0.999 || g/r.GFLOPs > 1.001 {
+			t.Errorf("row %s: GFLOP/s %g, want 2·MACs/median = %g", r.Name, r.GFLOPs, g)
+		}
+		if p := 100 * r.GFLOPs / rep.PeakGFLOPs; p/r.PctPeak < 0.999 || p/r.PctPeak > 1.001 {
+			t.Errorf("row %s: %% of peak %g, want %g", r.Name, r.PctPeak, p)
+		}
+		t.Logf("%s: fast %.1f ms, direct %.1f ms (x%.2f)", r.Name, r.MedianMs, r.DirectMedianMs, r.Speedup)
+	}
+	if b.Direct {
+		t.Error("Run left the backend on the direct kernels")
+	}
+	raw, err := json.Marshal(rep)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var back Report
+	if err := json.Unmarshal(raw, &back); err != nil || back.Adapter != rep.Adapter || len(back.Rows) != len(rep.Rows) {
+		t.Fatalf("JSON round trip: %v", err)
+	}
+}
+
+// TestForwardTiny runs the whole-forward row on the tiny SLaK test configuration (both paths,
+// through the MAC-counting wrapper) and checks it produced a count and two timings.
+func TestForwardTiny(t *testing.T) {
+	b := newBackend(t)
+	r, err := measureForward(b, "slak_tiny", 1, 0.4)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.MACs <= 0 || r.MedianMs <= 0 || r.DirectMedianMs <= 0 {
+		t.Fatalf("forward row %+v", r)
+	}
+	t.Logf("slak_tiny 224²: %.3g MACs, fast %.1f ms, direct %.1f ms", r.MACs, r.MedianMs, r.DirectMedianMs)
+}
