@@ -4,6 +4,7 @@ package model
 
 import (
 	"errors"
+	"fmt"
 	"math"
 	"os"
 	"os/exec"
@@ -134,7 +135,7 @@ func TestFullSizeSLaKTGPU(t *testing.T) {
 	checkTop5(t, "slak_t/224", got.Logits, want.Logits, tolLogit*math.Max(1, maxAbs(want.Logits)))
 	for s := 0; s < 4; s++ {
 		m := want.Stages[s]
-		e := compareRel(t, "slak_t/224 stage", []int{m.C, m.H, m.W}, got.Stages[s].Data, m.Data, tolMap, 0)
+		e := compareRel(t, fmt.Sprintf("slak_t/224 stage%d [%d %d %d]", s, m.C, m.H, m.W), []int{m.C, m.H, m.W}, got.Stages[s].Data, m.Data, tolMap, 0)
 		worst = math.Max(worst, e)
 	}
 	t.Logf("slak_t 224² gpu vs cpu: worst error relative to max-abs %.2e", worst)
