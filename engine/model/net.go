@@ -20,6 +20,13 @@ type Net struct {
 	// LogitsOnly makes Forward skip downloading the four stage maps (one
 	// readback per forward instead of five; Output.Stages stay empty).
 	LogitsOnly bool
+	// FlushEvery submits the backend's recorded work after every FlushEvery
+	// segments (a block, a downsampling, a stem) when the backend offers
+	// Flush() error (engine/gpu records lazily and frees buffers only at a
+	// submit). It bounds the memory held by freed intermediates (an ERF at
+	// 1024² frees ~130 MB per SLaK-T stage-0 block) and the work per submit.
+	// Load sets 1; 0 never flushes (the backend decides).
+	FlushEvery int
 	w          map[string]op.Tensor // deploy key → uploaded tensor
 	lkBias     map[string]op.Tensor // block prefix → summed branch bias (fused path)
 }
@@ -61,7 +68,7 @@ func Load(b op.Backend, v Variant, deploy StateDict) (*Net, error) {
 	if err := ValidateDeploy(v, deploy); err != nil {
 		return nil, fmt.Errorf("model: Load %s: %w", v.Name, err)
 	}
-	n := &Net{V: v, b: b, w: map[string]op.Tensor{}, lkBias: map[string]op.Tensor{}, UseFused: true}
+	n := &Net{V: v, b: b, w: map[string]op.Tensor{}, lkBias: map[string]op.Tensor{}, UseFused: true, FlushEvery: 1}
 	n.fused, _ = b.(op.Fused)
 	for _, e := range DeployKeys(v) {
 		t, err := b.Upload(deploy[e.Key].Data, uploadShape(e.Shape)...)
@@ -134,6 +141,18 @@ func (n *Net) free(ts ...op.Tensor) {
 	}
 }
 
+// flusher is implemented by backends that record work lazily (engine/gpu).
+type flusher interface{ Flush() error }
+
+// maybeFlush submits recorded work after segment i when FlushEvery says so.
+func (n *Net) maybeFlush(i int) error {
+	f, ok := n.b.(flusher)
+	if !ok || n.FlushEvery <= 0 || (i+1)%n.FlushEvery != 0 {
+		return nil
+	}
+	return f.Flush()
+}
+
 // dims is a feature-map shape.
 type dims struct{ C, H, W int }
 
@@ -192,6 +211,10 @@ func (n *Net) ForwardTensor(x op.Tensor) (*Output, error) {
 			return nil, fmt.Errorf("model: %s forward, %s (segment %d): %w", n.V.Name, sg.name, i, err)
 		}
 		cur = y
+		if err := n.maybeFlush(i); err != nil {
+			n.b.Free(cur)
+			return nil, fmt.Errorf("model: %s forward, %s: flush: %w", n.V.Name, sg.name, err)
+		}
 		if sg.stageEnd >= 0 && !n.LogitsOnly {
 			data, err := n.b.Download(cur)
 			if err != nil {
@@ -263,6 +286,9 @@ func (n *Net) InputGradient(x []float32, h, w int) (grad, erfMap []float32, err 
 		if saved[i+1], err = sg.fwd(saved[i]); err != nil {
 			return nil, nil, fmt.Errorf("model: %s ERF forward, %s: %w", n.V.Name, sg.name, err)
 		}
+		if err := n.maybeFlush(i); err != nil {
+			return nil, nil, fmt.Errorf("model: %s ERF forward, %s: flush: %w", n.V.Name, sg.name, err)
+		}
 	}
 	fd := segs[len(segs)-1].out
 	f, err := n.b.Download(saved[len(segs)])
@@ -289,6 +315,10 @@ func (n *Net) InputGradient(x []float32, h, w int) (grad, erfMap []float32, err 
 			return nil, nil, fmt.Errorf("model: %s ERF backward, %s: %w", n.V.Name, segs[i].name, err)
 		}
 		dy = dx
+		if err := n.maybeFlush(i); err != nil {
+			n.b.Free(dy)
+			return nil, nil, fmt.Errorf("model: %s ERF backward, %s: flush: %w", n.V.Name, segs[i].name, err)
+		}
 		if i > 0 {
 			n.b.Free(saved[i])
 			saved[i] = nil

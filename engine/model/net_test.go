@@ -245,3 +245,58 @@ func folded(v Variant) int {
 	}
 	return n
 }
+
+// flushBackend counts Flush calls (engine/gpu's lazy submission).
+type flushBackend struct {
+	op.Backend
+	flushes int
+}
+
+func (f *flushBackend) Flush() error { f.flushes++; return nil }
+
+func TestFlushEvery(t *testing.T) {
+	v := mustLookup(t, "convnext_tiny")
+	sd, _ := RandomWeights(v, 5, 0)
+	fb := &flushBackend{Backend: newCPU()}
+	net, err := Load(fb, v, sd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer net.Free()
+	segs, _ := net.plan(64, 64)
+	x := fullSizeInputCPU(64, 64)
+	ref, err := net.Forward(x, 64, 64)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fb.flushes != len(segs) {
+		t.Errorf("FlushEvery 1: %d flushes for %d segments", fb.flushes, len(segs))
+	}
+	fb.flushes, net.FlushEvery = 0, 3
+	out, _ := net.Forward(x, 64, 64)
+	if fb.flushes != len(segs)/3 {
+		t.Errorf("FlushEvery 3: %d flushes for %d segments", fb.flushes, len(segs))
+	}
+	for i := range out.Logits {
+		if out.Logits[i] != ref.Logits[i] {
+			t.Fatalf("FlushEvery changed logit %d: %g vs %g", i, out.Logits[i], ref.Logits[i])
+		}
+	}
+	fb.flushes, net.FlushEvery = 0, 1
+	if _, _, err := net.InputGradient(x, 64, 64); err != nil {
+		t.Fatal(err)
+	}
+	if fb.flushes != 2*len(segs) {
+		t.Errorf("InputGradient: %d flushes, want %d (forward and backward)", fb.flushes, 2*len(segs))
+	}
+}
+
+// fullSizeInputCPU is a deterministic input in [-1, 1).
+func fullSizeInputCPU(h, w int) []float32 {
+	x := make([]float32, 3*h*w)
+	s := xorshift64star(splitmix64(7) | 1)
+	for i := range x {
+		x[i] = float32(int64(s.next()>>48)-32768) / 32768
+	}
+	return x
+}
