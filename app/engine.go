@@ -343,9 +343,14 @@ func (s *engineState) fail(ctx app.Context, stage string, err error) {
 		})
 		return
 	}
+	onGPU := s.engine == engineGPU
 	report(ctx, func(p *page) {
 		p.busy = false
-		p.err = &uiError{Kind: "engine", Title: "The " + stage + " step failed", Detail: err.Error(), Next: "Try again or pick another photo; if it persists, reload the page."}
+		p.err = &uiError{Kind: "engine", Title: "The " + stage + " step failed", Detail: err.Error(), Retry: onGPU,
+			Next: "Try again or pick another photo; if it persists, press Retry (a new GPU device) or reload the page."}
+		if !onGPU {
+			p.err.Next = "Try again or pick another photo; if it persists, reload the page."
+		}
 	})
 }
 
@@ -436,110 +441,6 @@ func hasNavigatorGPU() bool {
 func builtinWeights(v model.Variant, seed uint64) (model.StateDict, error) {
 	return model.RandomWeights(v, seed, builtinSparsity)
 }
-
-// yieldBackend wraps the CPU reference so each op first sleeps a
-// millisecond: in Go wasm (one thread) only time.Sleep hands the event loop
-// back to the browser (trap 7), so the page stays responsive between ops.
-type yieldBackend struct{ b op.Backend }
-
-func yield() { time.Sleep(time.Millisecond) }
-
-func (y yieldBackend) Name() string { return y.b.Name() }
-func (y yieldBackend) Upload(d []float32, s ...int) (op.Tensor, error) {
-	return y.b.Upload(d, s...)
-}
-func (y yieldBackend) Download(t op.Tensor) ([]float32, error) { return y.b.Download(t) }
-func (y yieldBackend) Free(t op.Tensor)                        { y.b.Free(t) }
-func (y yieldBackend) Conv2D(x, w, b op.Tensor, p op.Conv2D) (op.Tensor, error) {
-	yield()
-	return y.b.Conv2D(x, w, b, p)
-}
-func (y yieldBackend) Conv2DGradInput(dy, w op.Tensor, p op.Conv2D) (op.Tensor, error) {
-	yield()
-	return y.b.Conv2DGradInput(dy, w, p)
-}
-func (y yieldBackend) DWConv(x, w, b op.Tensor, p op.DWConv) (op.Tensor, error) {
-	yield()
-	return y.b.DWConv(x, w, b, p)
-}
-func (y yieldBackend) DWConvGradInput(dy, w op.Tensor, p op.DWConv) (op.Tensor, error) {
-	yield()
-	return y.b.DWConvGradInput(dy, w, p)
-}
-func (y yieldBackend) LayerNorm(x, g, b op.Tensor, p op.LayerNorm) (op.Tensor, error) {
-	yield()
-	return y.b.LayerNorm(x, g, b, p)
-}
-func (y yieldBackend) LayerNormGradInput(x, g, dy op.Tensor, p op.LayerNorm) (op.Tensor, error) {
-	yield()
-	return y.b.LayerNormGradInput(x, g, dy, p)
-}
-func (y yieldBackend) BatchNorm(x, m, v, g, b op.Tensor, p op.BatchNorm) (op.Tensor, error) {
-	yield()
-	return y.b.BatchNorm(x, m, v, g, b, p)
-}
-func (y yieldBackend) BatchNormGradInput(dy, v, g op.Tensor, p op.BatchNorm) (op.Tensor, error) {
-	yield()
-	return y.b.BatchNormGradInput(dy, v, g, p)
-}
-func (y yieldBackend) Linear(x, w, b op.Tensor, p op.Linear) (op.Tensor, error) {
-	yield()
-	return y.b.Linear(x, w, b, p)
-}
-func (y yieldBackend) LinearGradInput(dy, w op.Tensor, p op.Linear) (op.Tensor, error) {
-	yield()
-	return y.b.LinearGradInput(dy, w, p)
-}
-func (y yieldBackend) GELU(x op.Tensor, p op.Elementwise) (op.Tensor, error) {
-	yield()
-	return y.b.GELU(x, p)
-}
-func (y yieldBackend) GELUGradInput(x, dy op.Tensor, p op.Elementwise) (op.Tensor, error) {
-	yield()
-	return y.b.GELUGradInput(x, dy, p)
-}
-func (y yieldBackend) ReLU(x op.Tensor, p op.Elementwise) (op.Tensor, error) {
-	yield()
-	return y.b.ReLU(x, p)
-}
-func (y yieldBackend) ReLUGradInput(x, dy op.Tensor, p op.Elementwise) (op.Tensor, error) {
-	yield()
-	return y.b.ReLUGradInput(x, dy, p)
-}
-func (y yieldBackend) Add(a, b op.Tensor, p op.Elementwise) (op.Tensor, error) {
-	yield()
-	return y.b.Add(a, b, p)
-}
-func (y yieldBackend) AddGradInput(dy op.Tensor, p op.Elementwise) (op.Tensor, error) {
-	yield()
-	return y.b.AddGradInput(dy, p)
-}
-func (y yieldBackend) ScaleResidual(x, r, g op.Tensor, p op.ScaleResidual) (op.Tensor, error) {
-	yield()
-	return y.b.ScaleResidual(x, r, g, p)
-}
-func (y yieldBackend) ScaleResidualGradInput(dy, g op.Tensor, p op.ScaleResidual) (op.Tensor, error) {
-	yield()
-	return y.b.ScaleResidualGradInput(dy, g, p)
-}
-func (y yieldBackend) AvgPool(x op.Tensor, p op.AvgPool) (op.Tensor, error) {
-	yield()
-	return y.b.AvgPool(x, p)
-}
-func (y yieldBackend) AvgPoolGradInput(dy op.Tensor, p op.AvgPool) (op.Tensor, error) {
-	yield()
-	return y.b.AvgPoolGradInput(dy, p)
-}
-func (y yieldBackend) Softmax(x op.Tensor, p op.Softmax) (op.Tensor, error) {
-	yield()
-	return y.b.Softmax(x, p)
-}
-func (y yieldBackend) SoftmaxGradInput(yt, dy op.Tensor, p op.Softmax) (op.Tensor, error) {
-	yield()
-	return y.b.SoftmaxGradInput(yt, dy, p)
-}
-
-var _ op.Backend = yieldBackend{}
 
 // preprocess runs the eval transform of the loaded variant: on the GPU
 // (engine/gpu's launcher, bit-identical to engine/imgprep) when the engine is
