@@ -140,3 +140,63 @@ func TestFullSizeSLaKTGPU(t *testing.T) {
 	}
 	t.Logf("slak_t 224² gpu vs cpu: worst error relative to max-abs %.2e", worst)
 }
+
+// TestERFSLaKTGPU compares the ERF input gradient of SLaK-T (random weights,
+// seed 1) at 64×64 on the GPU with the CPU: real channel counts (124…998) and
+// kernels far larger than the maps (51×5 on 16×16, 13×5 on 2×2) through the
+// backward. Tolerance 1e-4 of max-abs as for the goldens; the guard below
+// makes sure no centre feature is so close to 0 that float32 rounding could
+// flip its ReLU seed (the two gradients would then differ by a whole channel).
+func TestERFSLaKTGPU(t *testing.T) {
+	if !isolated(t) {
+		return
+	}
+	b := newGPU(t)
+	v := mustLookup(t, "slak_t")
+	sd, err := RandomWeights(v, 1, 0.4)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const h, w = 64, 64
+	x := fullSizeInput(h, w)
+	cnet, err := Load(newCPU(), v, sd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := cnet.Forward(x, h, w)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := out.Stages[3]
+	centre := (f.H/2)*f.W + f.W/2
+	minAbs := math.Inf(1)
+	for c := 0; c < f.C; c++ {
+		minAbs = math.Min(minAbs, math.Abs(float64(f.Data[c*f.H*f.W+centre])))
+	}
+	// GPU and CPU stage maps agree to ~2e-6 of max-abs (TestFullSizeSLaKTGPU);
+	// 1e-5 leaves a 5× margin.
+	if minAbs < 1e-5*maxAbs(f.Data) {
+		t.Fatalf("a centre feature is %.3g (max %.3g): the ReLU seed could flip; pick another seed", minAbs, maxAbs(f.Data))
+	}
+	t0 := time.Now()
+	wantG, wantM, err := cnet.InputGradient(x, h, w)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("cpu: SLaK-T 64² ERF %v", time.Since(t0))
+	cnet.Free()
+	gnet, err := Load(b, v, sd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer gnet.Free()
+	t0 = time.Now()
+	gotG, gotM, err := gnet.InputGradient(x, h, w)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("gpu: SLaK-T 64² ERF %v", time.Since(t0))
+	e1 := compareRel(t, "slak_t/64 erf_grad", []int{3, h, w}, gotG, wantG, tolMap, 0)
+	e2 := compareRel(t, "slak_t/64 erf_map", []int{h, w}, gotM, wantM, tolMap, 0)
+	t.Logf("slak_t 64² ERF gpu vs cpu: grad %.2e, map %.2e of max-abs", e1, e2)
+}
