@@ -7,8 +7,8 @@
 // Reference: engine/cpu/linear.go, layernorm.go, gelu.go, scaleresidual.go (op.Fused by composition).
 // Layout: x [In,HW], W [Out,In], b [Out], stats [2,HW] (mean, rstd from fused_lnstats.wgsl),
 // γ/β [In], r [Out,HW], g [Out], y [Out,HW]. Absent optional inputs are bound to a dummy buffer.
-// Substitutions: {{LN}} and {{EPI}} (true/false, 0/1/2) select prologue and epilogue at compile
-// time; LN with EPI = 2 is not supported (they share the aux bindings).
+// Substitutions: LN, PATCH (true/false) and EPI (0/1/2) select prologue, loader and epilogue at
+// compile time; LN with EPI = 2 is not supported (they share the aux bindings).
 // Dispatch: (ceil(HW/64), ceil(Out/64), 1) workgroups of 8×8 invocations. A workgroup owns a
 // 64 (o) × 64 (p) tile; invocation (tx, ty) owns the 8×8 block o ∈ o0 + {4ty..4ty+3, 32+4ty..},
 // p ∈ p0 + {4tx..4tx+3, 32+4tx..}. K advances 16 at a time through workgroup memory
@@ -16,7 +16,11 @@
 // Loaders: invocation i stages row o0+i of W and column p0+i of x for the 16 k of a step (so the
 // LayerNorm statistics of its column stay in registers). Bounds are checked in the loaders
 // (zeros past In/Out/HW), so 249/499/998-wide layers and HW = 49 need no padding.
-struct Params { inp: u32, out: u32, hw: u32, has_bias: u32 }
+// h..ow describe the input of a convolution when PATCH (unused otherwise).
+struct Params {
+  inp: u32, out: u32, hw: u32, has_bias: u32,
+  h: u32, w: u32, kh: u32, kw: u32, s: u32, ph: u32, pw: u32, ow: u32,
+}
 @group(0) @binding(0) var<storage, read> x: array<f32>;
 @group(0) @binding(1) var<storage, read> wm: array<f32>;
 @group(0) @binding(2) var<storage, read> bias: array<f32>;
@@ -29,6 +33,10 @@ struct Params { inp: u32, out: u32, hw: u32, has_bias: u32 }
 @group(0) @binding(7) var<uniform> p: Params;
 
 const LN: bool = {{LN}};
+// PATCH: x is a conv input [Cin,H,W] read as im2col, B[k = (ci·KH + ky)·KW + kx, q = oy·OW + ox]
+// = x[ci, oy·S + ky − PH, ox·S + kx − PW] (zero outside), so op.Conv2D (W [Cout, Cin·KH·KW]) runs
+// on this GEMM (the stem's 4×4/4 and the 2×2/2 downsamples are the users).
+const PATCH: bool = {{PATCH}};
 const EPI: u32 = {{EPI}}u;
 const TK: u32 = 16u;
 
@@ -71,6 +79,12 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid:
   let lq = p0 + li;
   let slot = li / 4u;
   let comp = li % 4u;
+  // PATCH: this invocation's output pixel and the tap (ci, ky, kx) of k, advanced with k
+  let poy = i32(lq / max(p.ow, 1u)) * i32(p.s) - i32(p.ph);
+  let pox = i32(lq % max(p.ow, 1u)) * i32(p.s) - i32(p.pw);
+  var ci = 0u;
+  var cky = 0u;
+  var ckx = 0u;
   var mean = 0.0;
   var rstd = 1.0;
   if (LN && lq < p.hw) {
@@ -90,9 +104,22 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid:
       if (k < p.inp) {
         if (lo < p.out) { av = wm[lo * p.inp + k]; }
         if (lq < p.hw) {
-          bv = x[k * p.hw + lq];
+          if (PATCH) {
+            let iy = poy + i32(cky);
+            let ix = pox + i32(ckx);
+            if (iy >= 0 && iy < i32(p.h) && ix >= 0 && ix < i32(p.w)) {
+              bv = x[(ci * p.h + u32(iy)) * p.w + u32(ix)];
+            }
+          } else {
+            bv = x[k * p.hw + lq];
+          }
           if (LN) { bv = (bv - mean) * rstd * aux1[k] + aux2[k]; }
         }
+      }
+      if (PATCH) {
+        ckx = ckx + 1u;
+        if (ckx == p.kw) { ckx = 0u; cky = cky + 1u; }
+        if (cky == p.kh) { cky = 0u; ci = ci + 1u; }
       }
       As[kk * 16u + slot][comp] = av;
       Bs[kk * 16u + slot][comp] = bv;

@@ -35,8 +35,11 @@ type (
 		C, H, W, OH, OW, NB, BH, HasBias, MaxUp, MaxDown           uint32
 		Kh0, Kh1, Kh2, Kw0, Kw1, Kw2, Ph0, Ph1, Ph2, Pw0, Pw1, Pw2 uint32
 	}
-	matmulFastParams struct{ Inp, Out, HW, HasBias uint32 }
-	lnStatsParams    struct {
+	matmulFastParams struct {
+		Inp, Out, HW, HasBias       uint32
+		H, W, KH, KW, S, PH, PW, OW uint32
+	}
+	lnStatsParams struct {
 		C, HW uint32
 		Eps   float32
 		Pad   uint32
@@ -81,7 +84,13 @@ func (b *Backend) dwFast(opName string, xt *Tensor, ws []*Tensor, bt *Tensor, ps
 // matmulFast records matmul_fast.wgsl: y = epi(W · prologue(x) + b). ln (stats, γ, β) and res
 // (r, g; epi = 2) are nil when unused.
 func (b *Backend) matmulFast(opName string, xt, wt, bt *Tensor, ln []*Tensor, res []*Tensor, epi int, p op.Linear) (*Tensor, error) {
-	subst := map[string]string{"LN": strconv.FormatBool(ln != nil), "EPI": strconv.Itoa(epi)}
+	return b.matmulFastConv(opName, xt, wt, bt, ln, res, epi, p, nil)
+}
+
+// matmulFastConv is matmulFast with an im2col loader when conv is not nil (PATCH): x is the conv
+// input, p the GEMM view (In = Cin·KH·KW, Out = Cout, HW = OutH·OutW).
+func (b *Backend) matmulFastConv(opName string, xt, wt, bt *Tensor, ln []*Tensor, res []*Tensor, epi int, p op.Linear, conv *op.Conv2D) (*Tensor, error) {
+	subst := map[string]string{"LN": strconv.FormatBool(ln != nil), "EPI": strconv.Itoa(epi), "PATCH": strconv.FormatBool(conv != nil)}
 	aux := []*Tensor{nil, nil, nil}
 	if ln != nil {
 		copy(aux, ln)
@@ -89,9 +98,16 @@ func (b *Backend) matmulFast(opName string, xt, wt, bt *Tensor, ln []*Tensor, re
 	if res != nil {
 		copy(aux, res)
 	}
-	prm := matmulFastParams{u(p.In), u(p.Out), u(p.HW), b2u(bt != nil)}
+	prm := matmulFastParams{Inp: u(p.In), Out: u(p.Out), HW: u(p.HW), HasBias: b2u(bt != nil)}
+	shape := []int{p.Out, p.HW}
+	if conv != nil {
+		c := *conv
+		prm.H, prm.W, prm.KH, prm.KW, prm.S = u(c.H), u(c.W), u(c.KH), u(c.KW), u(c.Stride)
+		prm.PH, prm.PW, prm.OW = u(c.PadH), u(c.PadW), u(c.OutW())
+		shape = []int{c.Cout, c.OutH(), c.OutW()}
+	}
 	grid := [3]uint32{u(ceilDiv(p.HW, 64)), u(ceilDiv(p.Out, 64)), 1}
-	return b.run(opName, "matmul_fast", subst, prm, []*Tensor{xt, wt, bt, aux[0], aux[1], aux[2]}, grid, p.Out, p.HW)
+	return b.run(opName, "matmul_fast", subst, prm, []*Tensor{xt, wt, bt, aux[0], aux[1], aux[2]}, grid, shape...)
 }
 
 // linearArgs checks Linear's tensors.
@@ -263,6 +279,21 @@ func (b *Backend) dwconvFastLocked(xt, wt, bt *Tensor, p op.DWConv) (y *Tensor, 
 	q := p
 	q.Bias = false
 	return b.dwFast("dwconv", xt, []*Tensor{wt}, bt, []op.DWConv{q})
+}
+
+// conv2dFastLocked is Conv2D's fast path (b.mu held): the convolution as a GEMM over im2col
+// columns read in matmul_fast.wgsl's loader (PATCH), W [Cout, Cin·KH·KW] as stored. Used for the
+// patchify layers (stem 4×4/4, downsample 2×2/2) and any other forward convolution.
+func (b *Backend) conv2dFastLocked(xt, wt, bt *Tensor, p op.Conv2D) (y *Tensor, ok bool, err error) {
+	if b.Direct {
+		return nil, false, nil
+	}
+	lin := op.Linear{In: p.Cin * p.KH * p.KW, Out: p.Cout, HW: p.OutH() * p.OutW(), Bias: p.Bias}
+	if ceilDiv(lin.HW, 64) > int(b.maxGroups()) || ceilDiv(lin.Out, 64) > int(b.maxGroups()) {
+		return nil, false, nil
+	}
+	y, err = b.matmulFastConv("conv2d", xt, wt, bt, nil, nil, 0, lin, &p)
+	return y, true, err
 }
 
 // linearFastLocked is Linear's fast path (b.mu held): matmul_fast.wgsl without prologue or

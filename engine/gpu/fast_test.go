@@ -256,6 +256,35 @@ func TestFastPointwise(t *testing.T) {
 	}
 }
 
+func TestFastConv2D(t *testing.T) {
+	b := backend(t)
+	r := rand.New(rand.NewPCG(6, 4))
+	for _, p := range []op.Conv2D{
+		{Cin: 3, H: 224, W: 224, Cout: 124, KH: 4, KW: 4, Stride: 4, Bias: true},   // SLaK-T stem
+		{Cin: 124, H: 56, W: 56, Cout: 249, KH: 2, KW: 2, Stride: 2, Bias: true},   // SLaK-T downsample 1
+		{Cin: 5, H: 17, W: 13, Cout: 7, KH: 3, KW: 5, Stride: 2, PadH: 1, PadW: 2}, // padded, odd, no bias
+		{Cin: 2, H: 9, W: 9, Cout: 3, KH: 3, KW: 3, Stride: 1, PadH: 1, PadW: 1, Bias: true},
+	} {
+		x := rnd(r, p.Cin*p.H*p.W, 1)
+		w := rnd(r, p.Cout*p.Cin*p.KH*p.KW, 0.2)
+		var bias []float32
+		if p.Bias {
+			bias = rnd(r, p.Cout, 1)
+		}
+		yg, err := b.Conv2D(up(t, b, x, p.Cin, p.H, p.W), up(t, b, w, p.Cout, p.Cin, p.KH, p.KW), up(t, b, bias, p.Cout), p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if s := yg.Shape(); len(s) != 3 || s[0] != p.Cout || s[1] != p.OutH() || s[2] != p.OutW() {
+			t.Fatalf("conv2d fast: shape %v, want [%d %d %d]", s, p.Cout, p.OutH(), p.OutW())
+		}
+		want, _ := cpu.Conv2D(x, w, bias, p)
+		s, _ := cpu.Conv2D(abs32(x), abs32(w), abs32(bias), p)
+		within(t, fmt.Sprintf("conv2d/fast_%d_to_%d_%dx%d_k%dx%d_s%d_p%d", p.Cin, p.Cout, p.H, p.W, p.KH, p.KW, p.Stride, p.PadH), p.OutH()*p.OutW(),
+			down(t, b, yg), want, s, 4*math.Sqrt(float64(p.Cin*p.KH*p.KW+1))+2, 0, 0)
+	}
+}
+
 // TestFastDirectSwitch checks that Direct really selects the other path: the dispatch count of a
 // fused op differs (one fused pass vs the composition of direct kernels).
 func TestFastDirectSwitch(t *testing.T) {
