@@ -1,6 +1,7 @@
 package erf
 
 import (
+	"fmt"
 	"math"
 	"testing"
 
@@ -172,5 +173,20 @@ func TestKernelOnlyFull(t *testing.T) {
 	}
 	if _, err := KernelOnly(mustVariant(t, "slak_tiny"), model.StateDict{}, 64); err == nil {
 		t.Error("KernelOnly without weights: no error")
+	}
+}
+
+// BenchmarkKernelOnly: SLaK-T, the costliest variant, at 224² and 1024².
+func BenchmarkKernelOnly(b *testing.B) {
+	v, d := randomDeploy(b, "slak_t", 1, 0.4)
+	for _, s := range []int{224, 1024} {
+		b.Run(fmt.Sprint(s), func(b *testing.B) {
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				if _, err := KernelOnly(v, d, s); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
 	}
 }
