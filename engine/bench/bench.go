@@ -54,8 +54,7 @@ type Row struct {
 	MinMs    float64 `json:"min_ms"`
 	GFLOPs   float64 `json:"gflops"`       // 2·MACs / median
 	PctPeak  float64 `json:"pct_fma_peak"` // GFLOPs / measured FMA peak · 100
-	// DirectMedianMs and Speedup compare with the direct kernels in the same run (0 when the
-	// layer has no fast kernel: stem and downsample convolutions).
+	// DirectMedianMs and Speedup compare with the direct kernels in the same run.
 	DirectMedianMs float64 `json:"direct_median_ms,omitempty"`
 	// For the *_sparse40 rows: the same fast kernel without the zero-tap skip, same weights, and
 	// its time over the zero-skip time (SLaK's sparsity path; see gpu.DWZeroSkip).
@@ -241,7 +240,6 @@ type layer struct {
 	macs              float64
 	inputs            [][]float32
 	shapes            [][]int
-	noFast            bool // no fast kernel: measure once (Direct = false path is the direct kernel)
 	sparse            bool // 40% zero weights: compare the zero-skip fast path with the plain one
 	call              func(b *gpu.Backend, in []op.Tensor) (op.Tensor, error)
 }
@@ -351,7 +349,7 @@ func slakTLayers() []layer {
 
 func convLayer(name string, p op.Conv2D, r *rand.Rand) layer {
 	return layer{
-		name: name, kind: "conv2d", noFast: true,
+		name: name, kind: "conv2d",
 		shape:  fmt.Sprintf("%d->%d %dx%d k%d s%d", p.Cin, p.Cout, p.H, p.W, p.KH, p.Stride),
 		macs:   float64(p.Cout * p.OutH() * p.OutW() * p.Cin * p.KH * p.KW),
 		inputs: [][]float32{randn(r, p.Cin*p.H*p.W, 1), randn(r, p.Cout*p.Cin*p.KH*p.KW, 0.1), randn(r, p.Cout, 0.1)},
@@ -383,16 +381,6 @@ func measureLayer(b *gpu.Backend, l layer, reps int) (Row, error) {
 		return b.Flush()
 	}
 	row := Row{Name: l.name, Kind: l.kind, Shape: l.shape, MACs: l.macs, Reps: reps}
-	if l.noFast {
-		b.Direct = false
-		med, mn, err := samples(reps, run)
-		if err != nil {
-			return row, err
-		}
-		row.MedianMs, row.MinMs, row.GFLOPs = med, mn, 2*l.macs/(med*1e6)
-		row.Note = "no fast kernel: the direct kernel"
-		return row, nil
-	}
 	if l.sparse {
 		saved := gpu.DWZeroSkip
 		defer func() { gpu.DWZeroSkip = saved }()
