@@ -36,8 +36,9 @@ type Backend struct {
 	// baseline of benchmarks and a second path for the conformance suite.
 	Direct bool
 
-	// Stats counts submits and dispatches (for tests and benchmarks).
-	Stats struct{ Submits, Dispatches int }
+	// Stats counts submits and dispatches (for tests and benchmarks), and the submits whose
+	// completion outlasted one Poll(wait) (wgpu's 5 s wait timeout; native only).
+	Stats struct{ Submits, Dispatches, LongWaits int }
 }
 
 // Tensor is a float32 tensor in a storage buffer owned by one Backend.
@@ -306,7 +307,9 @@ func (b *Backend) flushLocked() error {
 	cmd.Release()
 	b.Stats.Submits++
 	b.recorded = 0
-	waitIdle(b.dev)
+	if n := waitIdle(b.dev); n > 1 {
+		b.Stats.LongWaits++
+	}
 	if err := popErrorScope(); err != nil {
 		return fmt.Errorf("submit: %w", err)
 	}

@@ -164,4 +164,4 @@ func readBuffer(dev *wgpu.Device, buf *wgpu.Buffer, n uint64) ([]byte, error) {
 }
 
 // waitIdle is a no-op in the browser: the queue orders the work, and mapAsync waits for it.
-func waitIdle(dev *wgpu.Device) {}
+func waitIdle(dev *wgpu.Device) int { return 0 }

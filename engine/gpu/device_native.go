@@ -118,8 +118,18 @@ func readBuffer(dev *wgpu.Device, buf *wgpu.Buffer, n uint64) ([]byte, error) {
 	return out, nil
 }
 
-// waitIdle blocks until submitted work is done.
-func waitIdle(dev *wgpu.Device) { dev.Poll(true, nil) }
+// waitIdle blocks until submitted work is done and returns how many Poll(wait) calls that took. One
+// is not always enough: wgpu-core stops waiting after its cleanup timeout (5 s) and returns with
+// the queue still busy (a long direct kernel on a loaded software adapter takes that long); going
+// on then crashed lavapipe's queue thread now and then (SIGSEGV walking a freed command list), so
+// poll until the queue reports empty.
+func waitIdle(dev *wgpu.Device) int {
+	n := 1
+	for !dev.Poll(true, nil) {
+		n++
+	}
+	return n
+}
 
 // pushErrorScope / popErrorScope are no-ops natively: the binding wraps every create, finish and
 // write call in its own validation scope and returns the error.
