@@ -87,7 +87,21 @@ type engineState struct {
 func runEngine(ctx app.Context, p *page, opts engineOptions) {
 	s := &engineState{opts: opts}
 	s.open(ctx)
-	if err := s.loadBuiltin(ctx); err != nil {
+	err := s.loadBuiltin(ctx)
+	if err != nil && s.engine == engineGPU {
+		// The GPU refused the model (memory, limits, a validation error):
+		// run it on the CPU reference instead, and say so.
+		gpuErr := err
+		s.backend, s.gpuInfo, s.engine = yieldBackend{cpu.NewBackend()}, nil, engineCPU
+		if err = s.loadBuiltin(ctx); err == nil {
+			report(ctx, func(p *page) {
+				p.device.Engine = engineCPU
+				p.err = &uiError{Kind: "gpu-model", Title: "The GPU could not hold the model: using the CPU reference engine",
+					Detail: gpuErr.Error(), Next: "Classification works, more slowly. A browser or GPU with higher WebGPU limits runs it on the GPU."}
+			})
+		}
+	}
+	if err != nil {
 		p.fail(ctx, &uiError{Kind: "model", Title: "Could not build the built-in model", Detail: err.Error(), Next: "Reload the page."})
 	}
 	report(ctx, func(p *page) {
