@@ -7,6 +7,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/cogentcore/webgpu/wgpu"
 
@@ -36,8 +37,8 @@ type Backend struct {
 	// baseline of benchmarks and a second path for the conformance suite.
 	Direct bool
 
-	// Stats counts submits and dispatches (for tests and benchmarks), and the submits whose
-	// completion outlasted one Poll(wait) (wgpu's 5 s wait timeout; native only).
+	// Stats counts submits and dispatches (for tests and benchmarks), and the submits that took
+	// longer than wgpu's 5 s Poll(wait) timeout to complete (see waitIdle; native only).
 	Stats struct{ Submits, Dispatches, LongWaits int }
 }
 
@@ -307,7 +308,10 @@ func (b *Backend) flushLocked() error {
 	cmd.Release()
 	b.Stats.Submits++
 	b.recorded = 0
-	if n := waitIdle(b.dev); n > 1 {
+	if d, err := waitIdle(b.dev); err != nil {
+		_ = popErrorScope()
+		return fmt.Errorf("submit: %w", err)
+	} else if d > 5*time.Second {
 		b.Stats.LongWaits++
 	}
 	if err := popErrorScope(); err != nil {

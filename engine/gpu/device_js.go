@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"sync/atomic"
 	"syscall/js"
+	"time"
 
 	"github.com/cogentcore/webgpu/jsx"
 	"github.com/cogentcore/webgpu/wgpu"
@@ -164,4 +165,4 @@ func readBuffer(dev *wgpu.Device, buf *wgpu.Buffer, n uint64) ([]byte, error) {
 }
 
 // waitIdle is a no-op in the browser: the queue orders the work, and mapAsync waits for it.
-func waitIdle(dev *wgpu.Device) int { return 0 }
+func waitIdle(dev *wgpu.Device) (time.Duration, error) { return 0, nil }

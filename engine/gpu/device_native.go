@@ -7,6 +7,7 @@ import (
 	"os"
 	"strings"
 	"sync/atomic"
+	"time"
 
 	"github.com/cogentcore/webgpu/wgpu"
 )
@@ -104,8 +105,17 @@ func readBuffer(dev *wgpu.Device, buf *wgpu.Buffer, n uint64) ([]byte, error) {
 	}); err != nil {
 		return nil, err
 	}
-	for !done {
-		dev.Poll(true, nil)
+	start, nap := time.Now(), 20*time.Microsecond
+	for !done { // Poll(false): see waitIdle for why never Poll(true)
+		dev.Poll(false, nil)
+		if done {
+			break
+		}
+		if time.Since(start) > maxWait {
+			return nil, fmt.Errorf("map for reading: still pending after %v", maxWait)
+		}
+		time.Sleep(nap)
+		nap = min(2*nap, time.Millisecond)
 	}
 	if status != wgpu.BufferMapAsyncStatusSuccess {
 		return nil, fmt.Errorf("map for reading: %s", status)
@@ -118,18 +128,27 @@ func readBuffer(dev *wgpu.Device, buf *wgpu.Buffer, n uint64) ([]byte, error) {
 	return out, nil
 }
 
-// waitIdle blocks until submitted work is done and returns how many Poll(wait) calls that took. One
-// is not always enough: wgpu-core stops waiting after its cleanup timeout (5 s) and returns with
-// the queue still busy (a long direct kernel on a loaded software adapter takes that long); going
-// on then crashed lavapipe's queue thread now and then (SIGSEGV walking a freed command list), so
-// poll until the queue reports empty.
-func waitIdle(dev *wgpu.Device) int {
-	n := 1
-	for !dev.Poll(true, nil) {
-		n++
+// waitIdle blocks until submitted work is done and reports how long that took. It polls without
+// waiting: wgpu-core's Poll(wait) gives up after its cleanup timeout (CLEANUP_WAIT_MS, 5 s) but
+// then treats the submission as finished anyway (last_done_index = the index it waited for) and
+// recycles its command buffers while lavapipe still executes them. A long direct kernel or a whole
+// network in one submit on a loaded software adapter takes that long, and lavapipe's queue thread
+// then crashed (SIGSEGV walking a freed command list). Poll(false) reads the real fence value.
+func waitIdle(dev *wgpu.Device) (time.Duration, error) {
+	start := time.Now()
+	nap := 20 * time.Microsecond
+	for !dev.Poll(false, nil) {
+		if time.Since(start) > maxWait {
+			return time.Since(start), fmt.Errorf("queue still busy after %v", maxWait)
+		}
+		time.Sleep(nap)
+		nap = min(2*nap, time.Millisecond)
 	}
-	return n
+	return time.Since(start), nil
 }
+
+// maxWait bounds a wait for the queue (a hung or lost device).
+const maxWait = 10 * time.Minute
 
 // pushErrorScope / popErrorScope are no-ops natively: the binding wraps every create, finish and
 // write call in its own validation scope and returns the error.
