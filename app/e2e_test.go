@@ -455,6 +455,11 @@ func TestBrowserWebGPU(t *testing.T) {
 	t.Logf("first classification (WebGPU, %s): %.1f s in the test, page timing: %s", variant, time.Since(t0).Seconds(), b.text(t, "#timing"))
 	checkTop5(t, b, variant, "WebGPU")
 	b.screenshot(t, "webgpu-"+variant+".png")
+	if os.Getenv("SLAK_E2E_WARM") == "1" { // measurement only: a warm run of the same model
+		b.dropURL(t, "/web/samples/rocket.jpg", "rocket.jpg")
+		b.waitResult(t, "rocket.jpg", 8*time.Minute)
+		t.Logf("warm classification (WebGPU, %s), page timing: %s", variant, strings.ReplaceAll(b.text(t, "#timing"), "\n", " "))
+	}
 
 	// The error cases and the device loss run on the tiny built-in model, so
 	// that each classification takes seconds, not minutes, on SwiftShader.
