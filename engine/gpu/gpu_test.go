@@ -526,3 +526,70 @@ func TestDeviceLost(t *testing.T) {
 		t.Errorf("upload after loss: err = %v, want ErrDeviceLost", err)
 	}
 }
+
+// TestLongSubmit records eight slow direct kernels (SLaK-T's ds1 input gradient, ~1 s each on
+// lavapipe) into one submit, so that its completion outlasts wgpu-core's 5 s Poll(wait) timeout,
+// then keeps using the device. With Poll(wait) the backend crashed lavapipe's queue thread here
+// (SIGSEGV, 2 of 2 runs): wgpu recycled the still-running command buffers. On a fast GPU the
+// submit is short and the test only checks the result.
+func TestLongSubmit(t *testing.T) {
+	b := backend(t)
+	p := op.Conv2D{Cin: 124, H: 56, W: 56, Cout: 249, KH: 2, KW: 2, Stride: 2}
+	dyv := make([]float32, 249*28*28)
+	wv := make([]float32, 249*124*4)
+	for i := range dyv {
+		dyv[i] = float32(i%13) - 6
+	}
+	for i := range wv {
+		wv[i] = float32(i%7) - 3
+	}
+	dy, err := b.Upload(dyv, 249, 28, 28)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Free(dy)
+	w, err := b.Upload(wv, 249, 124, 2, 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Free(w)
+	start, submits := time.Now(), b.Stats.Submits
+	var last op.Tensor
+	for i := 0; i < 8; i++ {
+		o, err := b.Conv2DGradInput(dy, w, p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b.Free(last)
+		last = o
+	}
+	got, err := b.Download(last)
+	b.Free(last)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("8 dispatches, %d submit(s): %v (submits longer than 5 s so far: %d)", b.Stats.Submits-submits, time.Since(start).Round(time.Millisecond), b.Stats.LongWaits)
+	want, err := cpu.Conv2DGradInput(dyv, wv, p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range want { // integer-valued inputs: every partial sum is exact in f32
+		if got[i] != want[i] {
+			t.Fatalf("conv2d_grad after a long submit: element %d = %g, want %g", i, got[i], want[i])
+		}
+	}
+	// The device still works, and reuses the recycled command buffers.
+	x, err := b.Upload([]float32{-1, 2}, 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Free(x)
+	y, err := b.ReLU(x, op.Elementwise{N: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Free(y)
+	if v, err := b.Download(y); err != nil || v[0] != 0 || v[1] != 2 {
+		t.Fatalf("relu after a long submit: %v, %v", v, err)
+	}
+}
