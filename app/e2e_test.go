@@ -639,6 +639,20 @@ func (b *browser) runErrorCases(t *testing.T, variant string) {
 	before := b.text(t, "#model-loaded")
 	shown := b.text(t, "#result-name")
 
+	// Dragging files over the page shows the drop overlay; leaving hides it.
+	overlay := func() bool {
+		return evalT[bool](t, b, `getComputedStyle(document.querySelector('#drop-overlay')).display !== 'none'`)
+	}
+	b.eval(t, `(() => { const dt = new DataTransfer(); dt.items.add(new File(['x'], 'x.png'));
+		globalThis.__dt = dt; document.body.dispatchEvent(new DragEvent('dragenter', {bubbles: true, cancelable: true, dataTransfer: dt})); })()`)
+	if !overlay() {
+		t.Errorf("the drop overlay is hidden while a file is dragged over the page")
+	}
+	b.eval(t, `document.body.dispatchEvent(new DragEvent('dragleave', {bubbles: true, cancelable: true, dataTransfer: globalThis.__dt}))`)
+	if overlay() {
+		t.Errorf("the drop overlay stays after the drag left the page")
+	}
+
 	b.drop(t, "notes.txt", "text/plain", []byte("these are not the pixels you are looking for\n"))
 	if msg := b.waitError(t, "not-image", "notes.txt", 30*time.Second); !strings.Contains(msg, "not an image") {
 		t.Errorf("non-image error = %q", msg)
