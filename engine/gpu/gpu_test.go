@@ -505,7 +505,7 @@ func TestShaderErrors(t *testing.T) {
 
 // TestDeviceLost: after the device is lost every call returns ErrDeviceLost (the app offers Retry).
 func TestDeviceLost(t *testing.T) {
-	backend(t)
+	shared := backend(t)
 	b, err := New()
 	if err != nil {
 		t.Fatal(err)
@@ -514,6 +514,15 @@ func TestDeviceLost(t *testing.T) {
 	x, err := b.Upload([]float32{1, 2}, 2)
 	if err != nil {
 		t.Fatal(err)
+	}
+	// A tensor of another gpu Backend is rejected by name.
+	other, err := shared.Upload([]float32{1, 2}, 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer shared.Free(other)
+	if _, err := b.Add(x, other, op.Elementwise{N: 2}); err == nil || !strings.Contains(err.Error(), "another gpu backend") {
+		t.Errorf("add with a tensor of another gpu backend: err = %v", err)
 	}
 	b.SimulateDeviceLoss("test")
 	if _, err := b.ReLU(x, op.Elementwise{N: 2}); !errors.Is(err, ErrDeviceLost) || !strings.Contains(err.Error(), "relu") {
