@@ -16,6 +16,10 @@
 // log10(A+1)/max and strict '>' thresholds (erf.AreaRatios). It also prints
 // the theoretical receptive field and the kernel-only map's r (erf.KernelOnly).
 //
+// On lavapipe the full-size backward only runs because model.Load sets
+// Net.FlushEvery = 1 (submit after every segment, so freed intermediates are
+// released); without it engine/gpu crashed inside wgpu-native at ≥ 96².
+//
 // Untrained networks: these numbers describe the random initialisation, not
 // the trained models of the papers (RepLKNet-pytorch#15 shows how different
 // untrained ERFs look).
@@ -82,9 +86,8 @@ func main() {
 	jsonOut := flag.String("json", "", "also write the JSON report to this file")
 	models := flag.String("models", "convnext_t,replknet_31b,slak_t", "comma-separated variants")
 	direct := flag.Bool("direct", false, "gpu: force the direct kernels (gpu.Backend.Direct)")
-	flush := flag.Int("flush", 1, "gpu: submit the recorded work every N ops or frees (0: only on download; see flushing)")
 	flag.Parse()
-	if err := run(*size, *seed, *images, *backend, *photo, *jsonOut, strings.Split(*models, ","), *flush, *direct); err != nil {
+	if err := run(*size, *seed, *images, *backend, *photo, *jsonOut, strings.Split(*models, ","), *direct); err != nil {
 		fmt.Fprintln(os.Stderr, "erftable:", err)
 		os.Exit(1)
 	}
@@ -140,85 +143,7 @@ func imageSource(photo []uint8, pw, ph, s int, seed uint64) func(i int) ([]float
 	}
 }
 
-// flushing submits the GPU work after every `every` ops or frees. It works
-// around a crash of engine/gpu as of 2026-11-28 00:50 UTC: with lazy
-// submission, a command buffer holding many dispatches and the frees recorded
-// with them segfaults inside wgpu-native/lavapipe (a chain of 400 LayerNorms
-// of 96×40×40 with Free crashes; flushing every 32 frees runs 2000). A
-// full-size InputGradient crashed from 96² on without it, and RepLKNet-31B at
-// 224² still crashed when flushing after every free; flushing after every op
-// (the default, every = 1) runs all three models.
-type flushing struct {
-	*gpu.Backend
-	every, n int
-	err      error
-}
-
-func (f *flushing) tick() {
-	f.n++
-	if f.every > 0 && f.n%f.every == 0 && f.err == nil {
-		f.err = f.Backend.Flush()
-	}
-}
-
-func (f *flushing) Free(t op.Tensor) { f.Backend.Free(t); f.tick() }
-
-func (f *flushing) Conv2D(x, w, b op.Tensor, p op.Conv2D) (op.Tensor, error) {
-	defer f.tick()
-	return f.Backend.Conv2D(x, w, b, p)
-}
-
-func (f *flushing) Conv2DGradInput(dy, w op.Tensor, p op.Conv2D) (op.Tensor, error) {
-	defer f.tick()
-	return f.Backend.Conv2DGradInput(dy, w, p)
-}
-
-func (f *flushing) DWConv(x, w, b op.Tensor, p op.DWConv) (op.Tensor, error) {
-	defer f.tick()
-	return f.Backend.DWConv(x, w, b, p)
-}
-
-func (f *flushing) DWConvGradInput(dy, w op.Tensor, p op.DWConv) (op.Tensor, error) {
-	defer f.tick()
-	return f.Backend.DWConvGradInput(dy, w, p)
-}
-
-func (f *flushing) LayerNorm(x, g, b op.Tensor, p op.LayerNorm) (op.Tensor, error) {
-	defer f.tick()
-	return f.Backend.LayerNorm(x, g, b, p)
-}
-
-func (f *flushing) LayerNormGradInput(x, g, dy op.Tensor, p op.LayerNorm) (op.Tensor, error) {
-	defer f.tick()
-	return f.Backend.LayerNormGradInput(x, g, dy, p)
-}
-
-func (f *flushing) BatchNorm(x, m, v, g, b op.Tensor, p op.BatchNorm) (op.Tensor, error) {
-	defer f.tick()
-	return f.Backend.BatchNorm(x, m, v, g, b, p)
-}
-
-func (f *flushing) BatchNormGradInput(dy, v, g op.Tensor, p op.BatchNorm) (op.Tensor, error) {
-	defer f.tick()
-	return f.Backend.BatchNormGradInput(dy, v, g, p)
-}
-
-func (f *flushing) Linear(x, w, b op.Tensor, p op.Linear) (op.Tensor, error) {
-	defer f.tick()
-	return f.Backend.Linear(x, w, b, p)
-}
-
-func (f *flushing) LinearGradInput(dy, w op.Tensor, p op.Linear) (op.Tensor, error) {
-	defer f.tick()
-	return f.Backend.LinearGradInput(dy, w, p)
-}
-
-func (f *flushing) GELUGradInput(x, dy op.Tensor, p op.Elementwise) (op.Tensor, error) {
-	defer f.tick()
-	return f.Backend.GELUGradInput(x, dy, p)
-}
-
-func openBackend(kind string, flushEvery int, direct bool) (op.Backend, string, func(), error) {
+func openBackend(kind string, direct bool) (op.Backend, string, func(), error) {
 	switch kind {
 	case "cpu":
 		return cpu.NewBackend(), fmt.Sprintf("engine/cpu reference (GOMAXPROCS %d)", runtime.GOMAXPROCS(0)), func() {}, nil
@@ -228,15 +153,12 @@ func openBackend(kind string, flushEvery int, direct bool) (op.Backend, string, 
 			return nil, "", nil, err
 		}
 		b.Direct = direct
-		if flushEvery > 0 {
-			return &flushing{Backend: b, every: flushEvery}, b.Info().String(), b.Close, nil
-		}
 		return b, b.Info().String(), b.Close, nil
 	}
 	return nil, "", nil, fmt.Errorf("unknown backend %q (gpu or cpu)", kind)
 }
 
-func run(s int, seed uint64, n int, backend, photoPath, jsonOut string, names []string, flushEvery int, direct bool) error {
+func run(s int, seed uint64, n int, backend, photoPath, jsonOut string, names []string, direct bool) error {
 	if photoPath == "" {
 		p, err := findPhoto()
 		if err != nil {
@@ -269,7 +191,7 @@ func run(s int, seed uint64, n int, backend, photoPath, jsonOut string, names []
 			return err
 		}
 		// A fresh device per model keeps one model's buffers from outliving it.
-		b, dev, closeB, err := openBackend(backend, flushEvery, direct)
+		b, dev, closeB, err := openBackend(backend, direct)
 		if err != nil {
 			return err
 		}
@@ -284,9 +206,6 @@ func run(s int, seed uint64, n int, backend, photoPath, jsonOut string, names []
 			fmt.Fprintf(os.Stderr, "%s: image %d/%d (%.1f s)\n", v.Label, done, total, time.Since(t0).Seconds())
 		})
 		secs := time.Since(t0).Seconds()
-		if f, ok := b.(*flushing); ok && f.err != nil && err == nil {
-			err = f.err
-		}
 		net.Free()
 		closeB()
 		if err != nil {
