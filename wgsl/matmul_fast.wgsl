@@ -9,13 +9,16 @@
 // γ/β [In], r [Out,HW], g [Out], y [Out,HW]. Absent optional inputs are bound to a dummy buffer.
 // Substitutions: LN, PATCH (true/false) and EPI (0/1/2) select prologue, loader and epilogue at
 // compile time; LN with EPI = 2 is not supported (they share the aux bindings).
-// Dispatch: (ceil(HW/64), ceil(Out/64), 1) workgroups of 8×8 invocations. A workgroup owns a
-// 64 (o) × 64 (p) tile; invocation (tx, ty) owns the 8×8 block o ∈ o0 + {4ty..4ty+3, 32+4ty..},
-// p ∈ p0 + {4tx..4tx+3, 32+4tx..}. K advances 16 at a time through workgroup memory
-// (As[k][o], Bs[k][p] as vec4: 2 × 16·16 vec4 = 8 KiB): per k, 4 vec4 loads feed 64 FMAs.
-// Loaders: invocation i stages row o0+i of W and column p0+i of x for the 16 k of a step (so the
-// LayerNorm statistics of its column stay in registers). Bounds are checked in the loaders
-// (zeros past In/Out/HW), so 249/499/998-wide layers and HW = 49 need no padding.
+// Dispatch: (ceil(HW/T), ceil(Out/T), 1) workgroups of WG×WG invocations, T = 8·WG ({{WG}} = 8:
+// T = 64, TK = 16; 16: T = 128, TK = 8). A workgroup owns a T (o) × T (p) tile; invocation
+// (tx, ty) owns the 8×8 block o ∈ o0 + {4ty..4ty+3, 4WG+4ty..}, p ∈ p0 + {4tx..4tx+3, 4WG+4tx..}.
+// K advances TK at a time through workgroup memory (As[k][o], Bs[k][p] as vec4: 2·TK·T/4 vec4 =
+// 8 KiB either way): per k, 4 vec4 loads feed 64 FMAs. Loaders: invocation i stages row
+// o0 + i mod T of W and column p0 + i mod T of x for 8·TK/WG consecutive k of a step (so the
+// LayerNorm statistics of its column stay in registers); the larger tile halves the loads per
+// FMA of the loaders. PATCH runs with WG = 8 only (its k walk assumes one k run per lane).
+// Bounds are checked in the loaders (zeros past In/Out/HW), so 249/499/998-wide layers and
+// HW = 49 need no padding.
 // h..ow describe the input of a convolution when PATCH (unused otherwise).
 struct Params {
   inp: u32, out: u32, hw: u32, has_bias: u32,
@@ -38,10 +41,14 @@ const LN: bool = {{LN}};
 // on this GEMM (the stem's 4×4/4 and the 2×2/2 downsamples are the users).
 const PATCH: bool = {{PATCH}};
 const EPI: u32 = {{EPI}}u;
-const TK: u32 = 16u;
+const WG: u32 = {{WG}}u;
+const T: u32 = 8u * WG;          // tile edge
+const T4: u32 = 2u * WG;         // vec4 per tile row
+const TK: u32 = 128u / WG;       // k per step
+const PER: u32 = 8u * TK / WG;   // consecutive k each invocation stages per step
 
-var<workgroup> As: array<vec4<f32>, 256>; // [k][o/4], 16 × 16
-var<workgroup> Bs: array<vec4<f32>, 256>; // [k][p/4], 16 × 16
+var<workgroup> As: array<vec4<f32>, 256>; // [k][o/4], TK × T4 = 256
+var<workgroup> Bs: array<vec4<f32>, 256>; // [k][p/4]
 
 fn erf_as(z: f32) -> f32 {
   let a = abs(z);
@@ -67,18 +74,20 @@ fn store4(o: u32, q0: u32, v: vec4<f32>) {
   }
 }
 
-@compute @workgroup_size(8, 8)
+@compute @workgroup_size({{WG}}, {{WG}})
 fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>,
         @builtin(local_invocation_index) li: u32) {
-  let p0 = wg.x * 64u;
-  let o0 = wg.y * 64u;
+  let p0 = wg.x * T;
+  let o0 = wg.y * T;
   let tx = lid.x;
   let ty = lid.y;
   // loader coordinates: this invocation stages W row lo and x column lq
-  let lo = o0 + li;
-  let lq = p0 + li;
-  let slot = li / 4u;
-  let comp = li % 4u;
+  let lr = li % T;
+  let kb = (li / T) * PER; // first k of this invocation's run within a step
+  let lo = o0 + lr;
+  let lq = p0 + lr;
+  let slot = lr / 4u;
+  let comp = lr % 4u;
   // PATCH: this invocation's output pixel and the tap (ci, ky, kx) of k, advanced with k
   let poy = i32(lq / max(p.ow, 1u)) * i32(p.s) - i32(p.ph);
   let pox = i32(lq % max(p.ow, 1u)) * i32(p.s) - i32(p.pw);
@@ -97,7 +106,8 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid:
   var c10 = vec4<f32>(); var c11 = vec4<f32>(); var c12 = vec4<f32>(); var c13 = vec4<f32>();
   var c14 = vec4<f32>(); var c15 = vec4<f32>(); var c16 = vec4<f32>(); var c17 = vec4<f32>();
   for (var k0 = 0u; k0 < p.inp; k0 = k0 + TK) {
-    for (var kk = 0u; kk < TK; kk = kk + 1u) {
+    for (var j = 0u; j < PER; j = j + 1u) {
+      let kk = kb + j;
       let k = k0 + kk;
       var av = 0.0;
       var bv = 0.0;
@@ -121,15 +131,15 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid:
         if (ckx == p.kw) { ckx = 0u; cky = cky + 1u; }
         if (cky == p.kh) { cky = 0u; ci = ci + 1u; }
       }
-      As[kk * 16u + slot][comp] = av;
-      Bs[kk * 16u + slot][comp] = bv;
+      As[kk * T4 + slot][comp] = av;
+      Bs[kk * T4 + slot][comp] = bv;
     }
     workgroupBarrier();
     for (var kk = 0u; kk < TK; kk = kk + 1u) {
-      let a0 = As[kk * 16u + ty];
-      let a1 = As[kk * 16u + 8u + ty];
-      let b0 = Bs[kk * 16u + tx];
-      let b1 = Bs[kk * 16u + 8u + tx];
+      let a0 = As[kk * T4 + ty];
+      let a1 = As[kk * T4 + WG + ty];
+      let b0 = Bs[kk * T4 + tx];
+      let b1 = Bs[kk * T4 + WG + tx];
       c00 = fma(vec4<f32>(a0.x), b0, c00); c01 = fma(vec4<f32>(a0.y), b0, c01);
       c02 = fma(vec4<f32>(a0.z), b0, c02); c03 = fma(vec4<f32>(a0.w), b0, c03);
       c04 = fma(vec4<f32>(a0.x), b1, c04); c05 = fma(vec4<f32>(a0.y), b1, c05);
@@ -142,9 +152,9 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid:
     workgroupBarrier();
   }
   let ra = o0 + 4u * ty;
-  let rb = ra + 32u;
+  let rb = ra + 4u * WG;
   let qa = p0 + 4u * tx;
-  let qb = qa + 32u;
+  let qb = qa + 4u * WG;
   store4(ra, qa, c00); store4(ra + 1u, qa, c01); store4(ra + 2u, qa, c02); store4(ra + 3u, qa, c03);
   store4(ra, qb, c04); store4(ra + 1u, qb, c05); store4(ra + 2u, qb, c06); store4(ra + 3u, qb, c07);
   store4(rb, qa, c10); store4(rb + 1u, qa, c11); store4(rb + 2u, qa, c12); store4(rb + 3u, qa, c13);

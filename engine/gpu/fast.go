@@ -23,6 +23,10 @@ var _ op.Fused = (*Backend)(nil)
 // the FMAs, bound the kernel there, and the branch breaks the straight-line SIMD code).
 var DWZeroSkip = false
 
+// GEMMWide lets matmul_fast.wgsl use 128×128 tiles (16×16 invocations) when Out and HW are both
+// ≥ 128 (not for convolutions): the loaders then cost half the loads per FMA.
+var GEMMWide = true
+
 // dwFastMinPixels is the smallest output plane (OH·OW) that takes dwconv_fast.wgsl: below it a
 // workgroup per channel leaves most invocations idle, and the direct kernel (one thread per
 // output) wins (SLaK-T stage 3, 7×7: fast 0.27× the direct kernel on lavapipe). Tests lower it
@@ -90,7 +94,11 @@ func (b *Backend) matmulFast(opName string, xt, wt, bt *Tensor, ln []*Tensor, re
 // matmulFastConv is matmulFast with an im2col loader when conv is not nil (PATCH): x is the conv
 // input, p the GEMM view (In = Cin·KH·KW, Out = Cout, HW = OutH·OutW).
 func (b *Backend) matmulFastConv(opName string, xt, wt, bt *Tensor, ln []*Tensor, res []*Tensor, epi int, p op.Linear, conv *op.Conv2D) (*Tensor, error) {
-	subst := map[string]string{"LN": strconv.FormatBool(ln != nil), "EPI": strconv.Itoa(epi), "PATCH": strconv.FormatBool(conv != nil)}
+	tile := 64
+	if GEMMWide && conv == nil && p.Out >= 128 && p.HW >= 128 {
+		tile = 128
+	}
+	subst := map[string]string{"LN": strconv.FormatBool(ln != nil), "EPI": strconv.Itoa(epi), "PATCH": strconv.FormatBool(conv != nil), "WG": strconv.Itoa(tile / 8)}
 	aux := []*Tensor{nil, nil, nil}
 	if ln != nil {
 		copy(aux, ln)
@@ -106,7 +114,7 @@ func (b *Backend) matmulFastConv(opName string, xt, wt, bt *Tensor, ln []*Tensor
 		prm.PH, prm.PW, prm.OW = u(c.PadH), u(c.PadW), u(c.OutW())
 		shape = []int{c.Cout, c.OutH(), c.OutW()}
 	}
-	grid := [3]uint32{u(ceilDiv(p.HW, 64)), u(ceilDiv(p.Out, 64)), 1}
+	grid := [3]uint32{u(ceilDiv(p.HW, tile)), u(ceilDiv(p.Out, tile)), 1}
 	return b.run(opName, "matmul_fast", subst, prm, []*Tensor{xt, wt, bt, aux[0], aux[1], aux[2]}, grid, shape...)
 }
 

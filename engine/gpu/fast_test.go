@@ -188,6 +188,17 @@ func TestFastDWConvSingle(t *testing.T) {
 }
 
 func TestFastPointwise(t *testing.T) {
+	for _, wide := range []bool{true, false} {
+		t.Run(fmt.Sprintf("wide=%v", wide), func(t *testing.T) {
+			saved := GEMMWide
+			GEMMWide = wide
+			defer func() { GEMMWide = saved }()
+			testFastPointwise(t)
+		})
+	}
+}
+
+func testFastPointwise(t *testing.T) {
 	b := backend(t)
 	r := rand.New(rand.NewPCG(6, 3))
 	for _, tc := range []struct {
@@ -195,6 +206,7 @@ func TestFastPointwise(t *testing.T) {
 		p    op.Linear
 	}{
 		{"odd_37_to_29_hw53", op.Linear{In: 37, Out: 29, HW: 53, Bias: true}},
+		{"odd_wide_tile_37_to_129_hw131", op.Linear{In: 37, Out: 129, HW: 131, Bias: true}},
 		{"slak_t_s1_pw1_249_996_hw61", op.Linear{In: 249, Out: 996, HW: 61, Bias: true}},
 		{"slak_t_s3_pw2_3992_998_hw49", op.Linear{In: 3992, Out: 998, HW: 49, Bias: true}},
 		{"slak_t_s0_pw1_124_496_hw3136", op.Linear{In: 124, Out: 496, HW: 3136, Bias: true}},
