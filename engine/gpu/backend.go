@@ -169,9 +169,11 @@ func (b *Backend) newTensor(opName string, shape ...int) (*Tensor, error) {
 }
 
 // Upload implements op.Backend: it copies data into a new storage tensor of the given shape.
-func (b *Backend) Upload(data []float32, shape ...int) (op.Tensor, error) {
+func (b *Backend) Upload(data []float32, shape ...int) (_ op.Tensor, err error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
+	// In the browser WriteBuffer needs globalThis.wasm (ENGINE.md trap 1), else it panics.
+	defer recoverTo("upload (is globalThis.wasm set? ENGINE.md trap 1)", &err)
 	if err := b.alive("upload"); err != nil {
 		return nil, err
 	}
@@ -192,9 +194,10 @@ func (b *Backend) Upload(data []float32, shape ...int) (op.Tensor, error) {
 
 // Download implements op.Backend: it submits pending work and reads t back through a MAP_READ
 // staging buffer.
-func (b *Backend) Download(x op.Tensor) ([]float32, error) {
+func (b *Backend) Download(x op.Tensor) (_ []float32, err error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
+	defer recoverTo("download", &err)
 	t, err := b.tensor("download", "x", x)
 	if err != nil {
 		return nil, err
@@ -318,6 +321,14 @@ func (b *Backend) flushLocked() error {
 		return fmt.Errorf("submit: %w", err)
 	}
 	return b.alive("submit")
+}
+
+// recoverTo turns a panic inside the binding (a JavaScript exception in the browser, an abort
+// message natively) into an error naming where it happened, so a bad call never kills the program.
+func recoverTo(where string, err *error) {
+	if r := recover(); r != nil {
+		*err = fmt.Errorf("%s: binding panicked: %v", where, r)
+	}
 }
 
 // tensor checks that x is a live tensor of this backend.

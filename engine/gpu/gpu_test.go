@@ -494,6 +494,12 @@ func TestShaderErrors(t *testing.T) {
 	if _, err := b.pipeline("nosuch", nil); err == nil {
 		t.Errorf("unregistered shader: no error")
 	}
+	// A panic inside a launch (here a missing output tensor) comes back as an error naming the shader.
+	if err := b.dispatch("relu", "relu", nil, nParams{1}, []*Tensor{nil}, nil, [3]uint32{1, 1, 1}); err == nil || !strings.Contains(err.Error(), "relu.wgsl") {
+		t.Errorf("panic in dispatch: err = %v, want an error naming relu.wgsl", err)
+	} else {
+		t.Logf("recovered: %v", err)
+	}
 	// The cache: one pipeline per (shader, substitutions).
 	p1, err1 := b.pipeline("conv2d", biasSubst(true))
 	p2, err2 := b.pipeline("conv2d", biasSubst(true))

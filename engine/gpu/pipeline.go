@@ -235,6 +235,7 @@ func ceilDiv(a, b int) int { return (a + b - 1) / b }
 // dummy buffer: an absent optional input), output out and the Params uniform. Nothing is submitted.
 func (b *Backend) dispatch(opName, shader string, subst map[string]string, params any, ins []*Tensor, out *Tensor, grid [3]uint32) (err error) {
 	where := fmt.Sprintf("%s (shader %s.wgsl)", opName, shader)
+	defer recoverTo(where, &err)
 	for i, g := range grid {
 		if g == 0 {
 			grid[i] = 1 // trap 5: a 0 dimension runs nothing natively but x groups on js
