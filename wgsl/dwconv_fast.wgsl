@@ -7,11 +7,11 @@
 // of BH output rows (BH a multiple of 4; one band whenever the plane fits).
 // Tiling: the input rows the band needs are staged once in workgroup memory with an M = 3 zero
 // margin on every side ((H+6)·(W+6) f32 ≤ {{SMEM}} f32; 56×56 → 62·62·4 B = 15.0 KiB).
-// Pass A runs the branches with KW ≥ KH (5×K, 5×5) on 4×8 output blocks (4 rows × 8 columns per
-// invocation) and writes y = acc + bias; pass B (after a storage barrier) runs the tall branches
-// (K×5) on 8×4 blocks and adds into y. In both, an 8-wide register window slides along the
-// branch's longer axis one tap at a time: per tap 1 weight + 4 input loads feed 32 FMAs (0.16
-// loads per FMA). Tap ranges are clipped per block to the taps that touch valid input; the
+// Pass A runs the branches with KW ≥ KH (5×K, 5×5) on 2×16 output blocks (2 rows × 16 columns
+// per invocation) and writes y = acc + bias; pass B (after a storage barrier) runs the tall
+// branches (K×5) on 16×2 blocks and adds into y. In both, a 16-wide register window per row (or
+// column) slides along the branch's longer axis one tap at a time: per tap 1 weight + 2 input
+// loads feed 32 FMAs (0.09 loads per FMA). Tap ranges are clipped per block to the taps that touch valid input; the
 // margin absorbs the 3-pixel overhang across the window and loads along it past the map are
 // masked to 0. Weights are uniform across the workgroup (one channel).
 // Params: branch b ∈ {0,1,2} has kernel kh_b×kw_b and padding (ph_b, pw_b); max_up = max_b ph_b,
@@ -75,71 +75,67 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
   let lo = max(0, t0) - t0;          // first tile row holding real data
   let hi = min(H, t1) - t0;          // one past the last
 
-  // pass A: branches with KW >= KH on 4 (rows) × 8 (columns) blocks, sliding along x
-  let nbxA = (OW + 7) / 8;
-  let nblkA = nbxA * ((bend - by0 + 3) / 4);
+  // pass A: branches with KW >= KH on 2 (rows) × 16 (columns) blocks, sliding along x
+  let nbxA = (OW + 15) / 16;
+  let nblkA = nbxA * ((bend - by0 + 1) / 2);
   for (var blk = i32(lid); blk < nblkA; blk = blk + 64) {
-    let oy0 = by0 + (blk / nbxA) * 4;
-    let ox0 = (blk % nbxA) * 8;
-    var l0 = vec4<f32>(); var l1 = vec4<f32>(); var l2 = vec4<f32>(); var l3 = vec4<f32>();
-    var r0 = vec4<f32>(); var r1 = vec4<f32>(); var r2 = vec4<f32>(); var r3 = vec4<f32>();
+    let oy0 = by0 + (blk / nbxA) * 2;
+    let ox0 = (blk % nbxA) * 16;
+    var g00 = vec4<f32>(); var g01 = vec4<f32>(); var g02 = vec4<f32>(); var g03 = vec4<f32>();
+    var g10 = vec4<f32>(); var g11 = vec4<f32>(); var g12 = vec4<f32>(); var g13 = vec4<f32>();
     for (var b = 0u; b < p.nb; b = b + 1u) {
       let KH = i32(vec3<u32>(p.kh0, p.kh1, p.kh2)[b]);
       let KW = i32(vec3<u32>(p.kw0, p.kw1, p.kw2)[b]);
       if (KW < KH) { continue; }
       let PH = i32(vec3<u32>(p.ph0, p.ph1, p.ph2)[b]);
       let PW = i32(vec3<u32>(p.pw0, p.pw1, p.pw2)[b]);
-      let kylo = max(0, PH - oy0 - 3);
+      let kylo = max(0, PH - oy0 - 1);
       let kyhi = min(KH - 1, H - 1 + PH - oy0);
-      let kxlo = max(0, PW - ox0 - 7);
+      let kxlo = max(0, PW - ox0 - 15);
       let kxhi = min(KW - 1, W - 1 + PW - ox0);
       let wb = c * u32(KH * KW);
       for (var ky = kylo; ky <= kyhi; ky = ky + 1) {
-        // tile offset of input (row oy0 + ky − PH, column 0)
+        // tile offsets of input (row oy0 + j + ky − PH, column 0), j = 0, 1
         let q0 = (oy0 + ky - PH - t0) * SW + M;
         let q1 = q0 + SW;
-        let q2 = q1 + SW;
-        let q3 = q2 + SW;
         let cx = ox0 + kxlo - PW; // input column of window position 0 at the first tap
         var a0 = vec4<f32>(); var a1 = vec4<f32>(); var a2 = vec4<f32>(); var a3 = vec4<f32>();
         var e0 = vec4<f32>(); var e1 = vec4<f32>(); var e2 = vec4<f32>(); var e3 = vec4<f32>();
-        // preload window positions 0..6 (position 7 comes in with the first tap)
-        for (var i = 0; i < 7; i = i + 1) {
+        // preload window positions 0..14 (position 15 comes in with the first tap)
+        for (var i = 0; i < 15; i = i + 1) {
           let col = cx + i;
           let ok = col >= 0 && col < W;
-          let k = max(col, -M);
-          a0 = vec4<f32>(a0.yzw, e0.x); e0 = vec4<f32>(e0.yzw, select(0.0, s[q0 + k], ok));
-          a1 = vec4<f32>(a1.yzw, e1.x); e1 = vec4<f32>(e1.yzw, select(0.0, s[q1 + k], ok));
-          a2 = vec4<f32>(a2.yzw, e2.x); e2 = vec4<f32>(e2.yzw, select(0.0, s[q2 + k], ok));
-          a3 = vec4<f32>(a3.yzw, e3.x); e3 = vec4<f32>(e3.yzw, select(0.0, s[q3 + k], ok));
+          let k = clamp(col, -M, W + M - 1);
+          a0 = vec4<f32>(a0.yzw, a1.x); a1 = vec4<f32>(a1.yzw, a2.x); a2 = vec4<f32>(a2.yzw, a3.x);
+          a3 = vec4<f32>(a3.yzw, select(0.0, s[q0 + k], ok));
+          e0 = vec4<f32>(e0.yzw, e1.x); e1 = vec4<f32>(e1.yzw, e2.x); e2 = vec4<f32>(e2.yzw, e3.x);
+          e3 = vec4<f32>(e3.yzw, select(0.0, s[q1 + k], ok));
         }
         let wrow = wb + u32(ky * KW);
         for (var kx = kxlo; kx <= kxhi; kx = kx + 1) {
           let wv = vec4<f32>(wt(b, wrow + u32(kx)));
-          let col = ox0 + kx - PW + 7;
-          let ok = col < W;
-          let k = min(col, W + M - 1);
-          a0 = vec4<f32>(a0.yzw, e0.x); e0 = vec4<f32>(e0.yzw, select(0.0, s[q0 + k], ok));
-          a1 = vec4<f32>(a1.yzw, e1.x); e1 = vec4<f32>(e1.yzw, select(0.0, s[q1 + k], ok));
-          a2 = vec4<f32>(a2.yzw, e2.x); e2 = vec4<f32>(e2.yzw, select(0.0, s[q2 + k], ok));
-          a3 = vec4<f32>(a3.yzw, e3.x); e3 = vec4<f32>(e3.yzw, select(0.0, s[q3 + k], ok));
+          let col = ox0 + kx - PW + 15;
+          let ok = col >= 0 && col < W;
+          let k = clamp(col, -M, W + M - 1);
+          a0 = vec4<f32>(a0.yzw, a1.x); a1 = vec4<f32>(a1.yzw, a2.x); a2 = vec4<f32>(a2.yzw, a3.x);
+          a3 = vec4<f32>(a3.yzw, select(0.0, s[q0 + k], ok));
+          e0 = vec4<f32>(e0.yzw, e1.x); e1 = vec4<f32>(e1.yzw, e2.x); e2 = vec4<f32>(e2.yzw, e3.x);
+          e3 = vec4<f32>(e3.yzw, select(0.0, s[q1 + k], ok));
           if (!SKIPZERO || wv.x != 0.0) {
-            l0 = fma(wv, a0, l0); r0 = fma(wv, e0, r0);
-            l1 = fma(wv, a1, l1); r1 = fma(wv, e1, r1);
-            l2 = fma(wv, a2, l2); r2 = fma(wv, e2, r2);
-            l3 = fma(wv, a3, l3); r3 = fma(wv, e3, r3);
+            g00 = fma(wv, a0, g00); g01 = fma(wv, a1, g01); g02 = fma(wv, a2, g02); g03 = fma(wv, a3, g03);
+            g10 = fma(wv, e0, g10); g11 = fma(wv, e1, g11); g12 = fma(wv, e2, g12); g13 = fma(wv, e3, g13);
           }
         }
       }
     }
-    var L = mat4x4<f32>(l0, l1, l2, l3);
-    var R = mat4x4<f32>(r0, r1, r2, r3);
-    for (var j = 0; j < 4; j = j + 1) {
-      let oy = oy0 + j;
-      if (oy < bend) {
-        for (var i = 0; i < 4; i = i + 1) {
-          if (ox0 + i < OW) { y[yb + oy * OW + ox0 + i] = L[j][i] + bv; }
-          if (ox0 + 4 + i < OW) { y[yb + oy * OW + ox0 + 4 + i] = R[j][i] + bv; }
+    var G = mat4x4<f32>(g00, g01, g02, g03); // G[m][i]: row oy0, column ox0 + 4m + i
+    var F = mat4x4<f32>(g10, g11, g12, g13); // row oy0 + 1
+    for (var m = 0; m < 4; m = m + 1) {
+      for (var i = 0; i < 4; i = i + 1) {
+        let ox = ox0 + 4 * m + i;
+        if (ox < OW) {
+          if (oy0 < bend) { y[yb + oy0 * OW + ox] = G[m][i] + bv; }
+          if (oy0 + 1 < bend) { y[yb + (oy0 + 1) * OW + ox] = F[m][i] + bv; }
         }
       }
     }
@@ -152,65 +148,63 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
     if (vec3<u32>(p.kh0, p.kh1, p.kh2)[b] > vec3<u32>(p.kw0, p.kw1, p.kw2)[b]) { tall = true; }
   }
   if (!tall) { return; }
-  let nbxB = (OW + 3) / 4;
-  let nblkB = nbxB * ((bend - by0 + 7) / 8);
+  let nbxB = (OW + 1) / 2;
+  let nblkB = nbxB * ((bend - by0 + 15) / 16);
   for (var blk = i32(lid); blk < nblkB; blk = blk + 64) {
-    let oy0 = by0 + (blk / nbxB) * 8;
-    let ox0 = (blk % nbxB) * 4;
-    // u_i (rows 0..3) and d_i (rows 4..7) of output column ox0 + i
-    var u0 = vec4<f32>(); var u1 = vec4<f32>(); var u2 = vec4<f32>(); var u3 = vec4<f32>();
-    var d0 = vec4<f32>(); var d1 = vec4<f32>(); var d2 = vec4<f32>(); var d3 = vec4<f32>();
+    let oy0 = by0 + (blk / nbxB) * 16;
+    let ox0 = (blk % nbxB) * 2;
+    // h0m / h1m: rows oy0 + 4m .. oy0 + 4m + 3 of output columns ox0 and ox0 + 1
+    var h00 = vec4<f32>(); var h01 = vec4<f32>(); var h02 = vec4<f32>(); var h03 = vec4<f32>();
+    var h10 = vec4<f32>(); var h11 = vec4<f32>(); var h12 = vec4<f32>(); var h13 = vec4<f32>();
     for (var b = 0u; b < p.nb; b = b + 1u) {
       let KH = i32(vec3<u32>(p.kh0, p.kh1, p.kh2)[b]);
       let KW = i32(vec3<u32>(p.kw0, p.kw1, p.kw2)[b]);
       if (KH <= KW) { continue; }
       let PH = i32(vec3<u32>(p.ph0, p.ph1, p.ph2)[b]);
       let PW = i32(vec3<u32>(p.pw0, p.pw1, p.pw2)[b]);
-      let kylo = max(0, PH - oy0 - 7);
+      let kylo = max(0, PH - oy0 - 15);
       let kyhi = min(KH - 1, H - 1 + PH - oy0);
-      let kxlo = max(0, PW - ox0 - 3);
+      let kxlo = max(0, PW - ox0 - 1);
       let kxhi = min(KW - 1, W - 1 + PW - ox0);
       let wb = c * u32(KH * KW);
       for (var kx = kxlo; kx <= kxhi; kx = kx + 1) {
-        let cc = ox0 + kx - PW + M; // tile column of output column ox0 at this tap
+        let cc = ox0 + kx - PW + M;    // tile column of output column ox0 at this tap
         let ry = oy0 + kylo - PH - t0; // tile row of window position 0 at the first tap
         var a0 = vec4<f32>(); var a1 = vec4<f32>(); var a2 = vec4<f32>(); var a3 = vec4<f32>();
         var e0 = vec4<f32>(); var e1 = vec4<f32>(); var e2 = vec4<f32>(); var e3 = vec4<f32>();
-        for (var i = 0; i < 7; i = i + 1) {
+        for (var i = 0; i < 15; i = i + 1) {
           let tr = ry + i;
           let ok = tr >= lo && tr < hi;
           let o = clamp(tr, 0, t1 - t0 - 1) * SW + cc;
-          a0 = vec4<f32>(a0.yzw, e0.x); e0 = vec4<f32>(e0.yzw, select(0.0, s[o], ok));
-          a1 = vec4<f32>(a1.yzw, e1.x); e1 = vec4<f32>(e1.yzw, select(0.0, s[o + 1], ok));
-          a2 = vec4<f32>(a2.yzw, e2.x); e2 = vec4<f32>(e2.yzw, select(0.0, s[o + 2], ok));
-          a3 = vec4<f32>(a3.yzw, e3.x); e3 = vec4<f32>(e3.yzw, select(0.0, s[o + 3], ok));
+          a0 = vec4<f32>(a0.yzw, a1.x); a1 = vec4<f32>(a1.yzw, a2.x); a2 = vec4<f32>(a2.yzw, a3.x);
+          a3 = vec4<f32>(a3.yzw, select(0.0, s[o], ok));
+          e0 = vec4<f32>(e0.yzw, e1.x); e1 = vec4<f32>(e1.yzw, e2.x); e2 = vec4<f32>(e2.yzw, e3.x);
+          e3 = vec4<f32>(e3.yzw, select(0.0, s[o + 1], ok));
         }
         for (var ky = kylo; ky <= kyhi; ky = ky + 1) {
           let wv = vec4<f32>(wt(b, wb + u32(ky * KW + kx)));
-          let tr = oy0 + ky - PH - t0 + 7;
-          let ok = tr < hi;
-          let o = min(tr, t1 - t0 - 1) * SW + cc;
-          a0 = vec4<f32>(a0.yzw, e0.x); e0 = vec4<f32>(e0.yzw, select(0.0, s[o], ok));
-          a1 = vec4<f32>(a1.yzw, e1.x); e1 = vec4<f32>(e1.yzw, select(0.0, s[o + 1], ok));
-          a2 = vec4<f32>(a2.yzw, e2.x); e2 = vec4<f32>(e2.yzw, select(0.0, s[o + 2], ok));
-          a3 = vec4<f32>(a3.yzw, e3.x); e3 = vec4<f32>(e3.yzw, select(0.0, s[o + 3], ok));
+          let tr = oy0 + ky - PH - t0 + 15;
+          let ok = tr >= lo && tr < hi;
+          let o = clamp(tr, 0, t1 - t0 - 1) * SW + cc;
+          a0 = vec4<f32>(a0.yzw, a1.x); a1 = vec4<f32>(a1.yzw, a2.x); a2 = vec4<f32>(a2.yzw, a3.x);
+          a3 = vec4<f32>(a3.yzw, select(0.0, s[o], ok));
+          e0 = vec4<f32>(e0.yzw, e1.x); e1 = vec4<f32>(e1.yzw, e2.x); e2 = vec4<f32>(e2.yzw, e3.x);
+          e3 = vec4<f32>(e3.yzw, select(0.0, s[o + 1], ok));
           if (!SKIPZERO || wv.x != 0.0) {
-            u0 = fma(wv, a0, u0); d0 = fma(wv, e0, d0);
-            u1 = fma(wv, a1, u1); d1 = fma(wv, e1, d1);
-            u2 = fma(wv, a2, u2); d2 = fma(wv, e2, d2);
-            u3 = fma(wv, a3, u3); d3 = fma(wv, e3, d3);
+            h00 = fma(wv, a0, h00); h01 = fma(wv, a1, h01); h02 = fma(wv, a2, h02); h03 = fma(wv, a3, h03);
+            h10 = fma(wv, e0, h10); h11 = fma(wv, e1, h11); h12 = fma(wv, e2, h12); h13 = fma(wv, e3, h13);
           }
         }
       }
     }
-    var U = mat4x4<f32>(u0, u1, u2, u3); // U[i][j]: column ox0+i, row oy0+j
-    var D = mat4x4<f32>(d0, d1, d2, d3); // D[i][j]: column ox0+i, row oy0+4+j
-    for (var i = 0; i < 4; i = i + 1) {
-      let ox = ox0 + i;
-      if (ox < OW) {
-        for (var j = 0; j < 4; j = j + 1) {
-          if (oy0 + j < bend) { y[yb + (oy0 + j) * OW + ox] += U[i][j]; }
-          if (oy0 + 4 + j < bend) { y[yb + (oy0 + 4 + j) * OW + ox] += D[i][j]; }
+    var P = mat4x4<f32>(h00, h01, h02, h03); // P[m][j]: column ox0, row oy0 + 4m + j
+    var Q = mat4x4<f32>(h10, h11, h12, h13); // column ox0 + 1
+    for (var m = 0; m < 4; m = m + 1) {
+      for (var j = 0; j < 4; j = j + 1) {
+        let oy = oy0 + 4 * m + j;
+        if (oy < bend) {
+          if (ox0 < OW) { y[yb + oy * OW + ox0] += P[m][j]; }
+          if (ox0 + 1 < OW) { y[yb + oy * OW + ox0 + 1] += Q[m][j]; }
         }
       }
     }
