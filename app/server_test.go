@@ -47,6 +47,12 @@ func TestHandler(t *testing.T) {
 			t.Errorf("pre-rendered page lacks %q", want)
 		}
 	}
+	// Sizes before download: SLaK-T has 50.7 M dense parameters (SLAK.md
+	// §1.1, SLaK#12); folded into deploy form and stored as f16 that is
+	// about 101 MB.
+	if !strings.Contains(html, "SLaK-T (51×51) · ≈101 MB") {
+		t.Errorf("the picker does not show SLaK-T's download size (≈101 MB)")
+	}
 	if js, ct := get("/web/slak.js"); !strings.Contains(js, "slakOnFiles") || !strings.Contains(ct, "javascript") {
 		t.Errorf("/web/slak.js: content type %q, %d bytes", ct, len(js))
 	}

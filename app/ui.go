@@ -5,6 +5,7 @@ import (
 	"strings"
 
 	"github.com/maxence-charriere/go-app/v10/pkg/app"
+	"github.com/slak-web/slak/engine/model"
 )
 
 // page is the Classify screen. Its fields are written only on the UI
@@ -111,12 +112,31 @@ type modelChoice struct {
 
 var modelChoices = []modelChoice{
 	{ID: "builtin", Label: "Built-in SLaK-T, untrained (no download)", Kernel: "51×51", Builtin: true},
-	{ID: "slak_t", Label: "SLaK-T", Kernel: "51×51", SizeMB: 2 * 30.5},
-	{ID: "slak_s", Label: "SLaK-S", Kernel: "51×51", SizeMB: 2 * 55.0},
-	{ID: "slak_b", Label: "SLaK-B", Kernel: "51×51", SizeMB: 2 * 95.0},
-	{ID: "slak_t31", Label: "SLaK-T 31", Kernel: "31×31", SizeMB: 2 * 29.0},
-	{ID: "convnext_t", Label: "ConvNeXt-T", Kernel: "7×7", SizeMB: 2 * 28.6},
-	{ID: "replknet_31b", Label: "RepLKNet-31B", Kernel: "31×31", SizeMB: 2 * 79.0},
+	{ID: "slak_t", Label: "SLaK-T", Kernel: "51×51"},
+	{ID: "slak_s", Label: "SLaK-S", Kernel: "51×51"},
+	{ID: "slak_b", Label: "SLaK-B", Kernel: "51×51"},
+	{ID: "slak_t31", Label: "SLaK-T 31", Kernel: "31×31"},
+	{ID: "convnext_t", Label: "ConvNeXt-T", Kernel: "7×7"},
+	{ID: "replknet_31b", Label: "RepLKNet-31B", Kernel: "31×31"},
+}
+
+// The download size shown before download: a converted file (make weights,
+// f16 by default) stores every deploy tensor densely, 2 bytes a value (the
+// 40% sparse zeros included), plus a small JSON header.
+func init() {
+	for i, c := range modelChoices {
+		if v, err := model.Lookup(c.ID); err == nil {
+			n := 0
+			for _, e := range model.DeployKeys(v) {
+				k := 1
+				for _, d := range e.Shape {
+					k *= d
+				}
+				n += k
+			}
+			modelChoices[i].SizeMB = 2 * float64(n) / 1e6
+		}
+	}
 }
 
 func choiceByID(id string) modelChoice {
