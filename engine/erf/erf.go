@@ -5,6 +5,18 @@
 // S = Σ_c max(F[c, h/2, w/2], 0) and F is the last-stage feature map (engine/model
 // computes A on any backend). This package turns A into what the page shows:
 // the display transform, colours, and the high-contribution area ratios r.
+//
+// The high-level API the page builds on (none of it imports go-app):
+//
+//   - Compute (one image) and Averaged (n images, progress, cancel by context)
+//     run the ERF on a loaded model.Net after a memory check;
+//   - Estimate, Memory.Check, CheckBackend: the buffers a forward + backward
+//     needs at S² against the device limits (refuses with advice);
+//   - KernelOnly: an impulse pushed back through the depthwise kernels and
+//     the downsampling geometry only (no image);
+//   - Kernels, LKLayers: kernel-viewer data; Remask: magnitude re-masking of
+//     the large kernels at a chosen sparsity;
+//   - VariantRF: the theoretical receptive field of a variant.
 package erf
 
 import (
