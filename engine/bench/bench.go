@@ -9,6 +9,10 @@
 // Each row is measured with the fast kernels (Backend.Direct = false) and the direct kernels
 // (Direct = true) in the same run, from the same inputs, samples interleaved (fast, direct, fast,
 // …) so that a shared machine's load hits both alike; the ratio is direct/fast of the medians.
+//
+// results/ keeps recorded runs (`go run ./tools/bench > results/<adapter>_<date>.json`); on a
+// shared 2-core machine absolute times and % of peak drift with other processes' load, the
+// interleaved ratios much less.
 package bench
 
 import (
