@@ -27,11 +27,24 @@ var DWZeroSkip = false
 // ≥ 128 (not for convolutions): the loaders then cost half the loads per FMA.
 var GEMMWide = true
 
-// dwFastMinPixels is the smallest output plane (OH·OW) that takes dwconv_fast.wgsl: below it a
-// workgroup per channel leaves most invocations idle, and the direct kernel (one thread per
-// output) wins (SLaK-T stage 3, 7×7: fast 0.27× the direct kernel on lavapipe). Tests lower it
-// to run the fast kernel on small hostile shapes too.
-var dwFastMinPixels = 128
+// dwFastWorth is the automatic choice between dwconv_fast.wgsl and the direct kernel, from
+// interleaved measurements on lavapipe (SLaK-T rows of engine/bench, and ConvNeXt/RepLKNet K×K):
+// a workgroup per channel leaves most invocations idle on small planes, so below 128 output
+// pixels the direct kernel wins (SLaK-T stage 3, 7×7: fast 0.27×), and on 14×14 only kernels
+// with ≥ 49 taps in all gain (47×5+5×47+5×5 1.5–2×, 31×31 1.9×, 7×7 1.06×, 5×5 0.6–0.8×,
+// 3×3 0.45×). dwFastAlways (tests) takes every shape the kernel can run.
+func dwFastWorth(pl dwFastPlan, ps []op.DWConv) bool {
+	if dwFastAlways {
+		return true
+	}
+	px, taps := pl.OH*pl.OW, 0
+	for _, p := range ps {
+		taps += p.KH * p.KW
+	}
+	return px >= 128 && (px >= 400 || taps >= 49)
+}
+
+var dwFastAlways = false
 
 // Params mirrors of the fast kernels (checked by TestParamsLayout like the direct ones).
 type (
@@ -74,7 +87,7 @@ func b2u(v bool) uint32 {
 // tile, more than 3 branches): the caller then uses the direct kernel.
 func (b *Backend) dwFast(opName string, xt *Tensor, ws []*Tensor, bt *Tensor, ps []op.DWConv) (*Tensor, bool, error) {
 	pl, ok := planDWFast(ps, bt != nil)
-	if !ok || pl.OH*pl.OW < dwFastMinPixels {
+	if !ok || !dwFastWorth(pl, ps) {
 		return nil, false, nil
 	}
 	w3 := []*Tensor{ws[0], ws[0], ws[0]}
@@ -230,7 +243,7 @@ func (b *Backend) DWConvSum(x op.Tensor, ws []op.Tensor, bias op.Tensor, ps []op
 		}
 	}
 	if !b.Direct {
-		if pl, ok := planDWFast(ps, bias != nil); ok && pl.OH*pl.OW >= dwFastMinPixels {
+		if pl, ok := planDWFast(ps, bias != nil); ok && dwFastWorth(pl, ps) {
 			b.mu.Lock()
 			defer b.mu.Unlock()
 			xt, err := b.arg(name, "x", x, p0.C*p0.H*p0.W)

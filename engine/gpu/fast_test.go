@@ -90,12 +90,11 @@ func slakDW(c, h, k int) []op.DWConv {
 	}
 }
 
-// smallFast makes the fast depthwise kernel take every shape it can (also planes below
-// dwFastMinPixels) for the duration of a test.
+// smallFast makes the fast depthwise kernel take every shape it can (also those dwFastWorth
+// leaves to the direct kernel) for the duration of a test.
 func smallFast(t *testing.T) {
-	saved := dwFastMinPixels
-	dwFastMinPixels = 0
-	t.Cleanup(func() { dwFastMinPixels = saved })
+	dwFastAlways = true
+	t.Cleanup(func() { dwFastAlways = false })
 }
 
 func TestFastDWConvSum(t *testing.T) {
@@ -297,6 +296,25 @@ func TestFastConv2D(t *testing.T) {
 	}
 }
 
+func TestFastDWWorth(t *testing.T) {
+	for _, c := range []struct {
+		ps   []op.DWConv
+		want bool
+	}{
+		{slakDW(124, 56, 51), true},
+		{slakDW(499, 14, 47), true},
+		{slakDW(998, 7, 13), false},
+		{[]op.DWConv{{C: 384, H: 14, W: 14, KH: 5, KW: 5, Stride: 1, PadH: 2, PadW: 2}}, false},
+		{[]op.DWConv{{C: 384, H: 14, W: 14, KH: 7, KW: 7, Stride: 1, PadH: 3, PadW: 3}}, true},
+		{[]op.DWConv{{C: 192, H: 28, W: 28, KH: 3, KW: 3, Stride: 1, PadH: 1, PadW: 1}}, true},
+	} {
+		pl, ok := planDWFast(c.ps, false)
+		if got := ok && dwFastWorth(pl, c.ps); got != c.want {
+			t.Errorf("dwFastWorth(%dx%d on %dx%d, %d branches) = %v, want %v", c.ps[0].KH, c.ps[0].KW, c.ps[0].H, c.ps[0].W, len(c.ps), got, c.want)
+		}
+	}
+}
+
 // TestFastDirectSwitch checks that Direct really selects the other path: the dispatch count of a
 // fused op differs (one fused pass vs the composition of direct kernels).
 func TestFastDirectSwitch(t *testing.T) {
@@ -322,8 +340,8 @@ func TestFastDirectSwitch(t *testing.T) {
 	if f, d := count(false), count(true); f != 1 || d != 5 {
 		t.Fatalf("dwconvsum dispatches: fast %d (want 1), direct %d (want 3 dwconv + 2 add)", f, d)
 	}
-	// a 9×9 plane is below dwFastMinPixels: the automatic choice is the direct composition
-	dwFastMinPixels = 128
+	// a 9×9 plane is too small to gain: the automatic choice is the direct composition
+	dwFastAlways = false
 	if n := count(false); n != 5 {
 		t.Fatalf("dwconvsum on 9x9 with the default policy: %d dispatches, want the direct composition (5)", n)
 	}
