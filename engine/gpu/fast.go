@@ -19,8 +19,9 @@ var _ op.Fused = (*Backend)(nil)
 // DWZeroSkip compiles dwconv_fast.wgsl with the zero-tap skip (SKIPZERO): the FMAs of a channel's
 // zero taps are skipped, in uniform control flow. It is SLaK's sparsity path (40% of the
 // depthwise taps are exact zeros); engine/bench measures it on and off (rows *_sparse40). Off by
-// default: on lavapipe the skip made 40%-sparse layers 0.6–0.96× as fast (the window loads, not
-// the FMAs, bound the kernel there, and the branch breaks the straight-line SIMD code).
+// default: on lavapipe it gave 0.7–1.3× over two runs (never the 1.4× that would justify it):
+// the window loads, not the FMAs, bound the kernel there, and the branch breaks the
+// straight-line SIMD code.
 var DWZeroSkip = false
 
 // GEMMWide lets matmul_fast.wgsl use 128×128 tiles (16×16 invocations) when Out and HW are both
