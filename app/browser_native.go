@@ -13,3 +13,13 @@ func (p *page) deleteCached(ctx app.Context, name string)     {}
 func (p *page) loadBuiltin(ctx app.Context)                   {}
 func (p *page) retry(ctx app.Context)                         {}
 func (p *page) drawCrop(ctx app.Context, r *result)           {}
+
+func (p *page) onOpenBench(ctx app.Context, e app.Event)    {}
+func (p *page) requestKernels(ctx app.Context)              {}
+func (p *page) requestRemask(ctx app.Context, sparsity int) {}
+func (p *page) onERFRun(ctx app.Context, e app.Event)       {}
+func (p *page) onERFCancel(ctx app.Context, e app.Event)    {}
+func (p *page) paintERF(ctx app.Context)                    {}
+func (p *page) paintKernels(ctx app.Context)                {}
+func (p *page) onBenchRun(ctx app.Context, e app.Event)     {}
+func (p *page) onBenchCopy(ctx app.Context, e app.Event)    {}

@@ -72,6 +72,13 @@ func bytesToJS(b []byte) js.Value {
 // and the weight-cache listing.
 func (p *page) start(ctx app.Context) {
 	thePage, pageCtx = p, ctx
+	if engineStarted {
+		// An in-app navigation mounted a new page: it takes over the reports
+		// of the one engine goroutine.
+		p.ready = true
+		return
+	}
+	engineStarted = true
 	files := make(chan js.Value, 16)
 	cb := js.FuncOf(func(this js.Value, args []js.Value) any {
 		if len(args) == 0 {
@@ -97,6 +104,8 @@ func (p *page) start(ctx app.Context) {
 	if q := app.Window().URL().Query(); q.Get("builtin") != "" {
 		opts.Builtin = q.Get("builtin") // tests only: a smaller built-in variant
 	}
+	erfOptions(app.Window().URL().Query(), &opts)
+	opts.NoModel = p.view == viewBench
 	if app.Window().URL().Query().Get("debug") == "1" {
 		opts.Debug = true
 	}
@@ -119,8 +128,9 @@ func (p *page) start(ctx app.Context) {
 // (ctx.Src() is a button, not the page), and Dispatch is dropped once that
 // element unmounts.
 var (
-	thePage *page
-	pageCtx app.Context
+	thePage       *page
+	pageCtx       app.Context
+	engineStarted bool
 )
 
 // report runs f on the UI goroutine and re-renders the page.

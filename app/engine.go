@@ -10,17 +10,23 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"math"
+	"reflect"
 	"sort"
+	"sync"
 	"syscall/js"
 	"time"
 
 	"github.com/maxence-charriere/go-app/v10/pkg/app"
+	"github.com/slak-web/slak/engine/bench"
 	"github.com/slak-web/slak/engine/cpu"
+	"github.com/slak-web/slak/engine/erf"
 	"github.com/slak-web/slak/engine/gpu"
 	"github.com/slak-web/slak/engine/imagenet"
 	"github.com/slak-web/slak/engine/imgprep"
@@ -38,6 +44,10 @@ const (
 	reqBuiltin
 	reqRetry
 	reqDebugLoseDevice // ?debug=1 only: make the GPU backend report a lost device
+	reqERF             // receptive fields of the three panel models
+	reqKernels         // kernel-viewer data of one layer and channel
+	reqRemask          // re-mask the depthwise kernels to a sparsity
+	reqBench           // the in-browser benchmark
 )
 
 type rgbaImage struct {
@@ -58,6 +68,13 @@ type engineRequest struct {
 	Variant    string // expected variant ("" = infer from the file)
 	FromDevice bool   // read from the IndexedDB cache
 	CacheKey   string // store in the cache under this key once it loaded
+	// receptive field, kernel viewer, sparsity, benchmark
+	ERFMode            string
+	Size, N            int
+	Panel, Layer, Chan int
+	Sparsity           int // %
+	BenchFilter        string
+	BenchReps          int
 }
 
 // engineRequests feeds the engine goroutine; the UI never blocks on it
@@ -68,6 +85,14 @@ type engineOptions struct {
 	Builtin string // variant of the built-in random model ("slak_t"; tests may pick "slak_tiny")
 	Seed    uint64
 	Debug   bool
+	// ERFModels are the receptive-field panels' variants (7×7, 31×31,
+	// 51×51); tests may pick the tiny configurations.
+	ERFModels []string
+	// ERFLimitMiB, when > 0, replaces the device limits in the ERF memory
+	// check (tests only: a software adapter's limits are large).
+	ERFLimitMiB int
+	// NoModel skips the built-in model (the /bench page needs none).
+	NoModel bool
 }
 
 // engineState is owned by the engine goroutine.
@@ -82,12 +107,29 @@ type engineState struct {
 	label   modelState
 	warm    bool    // the loaded model has run once
 	firstMs float64 // total of the loaded model's first run
+
+	photos    []namedImage               // classified photos, newest first (≤ 12), for the ERF
+	orig      map[string]model.StateDict // original deploy weights per variant (built-in or loaded)
+	origLabel map[string]modelState      // where orig came from
+	sparsity  int                        // %; 0: the original weights
+	masked    map[string]model.StateDict // orig re-masked to sparsity, per variant
+	densities map[string][]kernelLayer   // per variant, at the current sparsity
+}
+
+type namedImage struct {
+	Name string
+	Img  *rgbaImage
 }
 
 func runEngine(ctx app.Context, p *page, opts engineOptions) {
-	s := &engineState{opts: opts}
+	s := &engineState{opts: opts, orig: map[string]model.StateDict{}, origLabel: map[string]modelState{},
+		masked: map[string]model.StateDict{}, densities: map[string][]kernelLayer{}}
 	s.open(ctx)
-	err := s.loadBuiltin(ctx)
+	s.reportERFModels(ctx)
+	var err error
+	if !opts.NoModel {
+		err = s.loadBuiltin(ctx)
+	}
 	if err != nil && s.engine == engineGPU {
 		// The GPU refused the model (memory, limits, a validation error):
 		// run it on the CPU reference instead, and say so.
@@ -128,6 +170,14 @@ func runEngine(ctx app.Context, p *page, opts engineOptions) {
 			if s.opts.Debug {
 				s.simulateDeviceLoss()
 			}
+		case reqERF:
+			s.runERF(ctx, req)
+		case reqKernels:
+			s.kernels(ctx, req)
+		case reqRemask:
+			s.remask(ctx, req)
+		case reqBench:
+			s.runBench(ctx, req)
 		}
 	}
 }
@@ -213,6 +263,11 @@ func (s *engineState) install(ctx app.Context, v model.Variant, deploy model.Sta
 		s.net.Free()
 	}
 	s.net, s.variant, s.deploy, s.label, s.warm, s.firstMs = net, v, deploy, label, false, 0
+	if !label.Remasked {
+		s.orig[v.Name], s.origLabel[v.Name] = deploy, label
+		delete(s.masked, v.Name)
+		delete(s.densities, v.Name)
+	}
 	report(ctx, func(p *page) {
 		p.model = label
 		if label.Untrained {
@@ -269,6 +324,10 @@ func (s *engineState) classify(ctx app.Context, req engineRequest) {
 	// The GPU backend submits lazily: the forward time includes the one
 	// readback of the logits; readback is that round trip measured alone.
 	s.warm = true
+	s.photos = append([]namedImage{{Name: req.Name, Img: img}}, s.photos...)
+	if len(s.photos) > 12 {
+		s.photos = s.photos[:12]
+	}
 	report(ctx, func(p *page) {
 		p.nextID++
 		r.ID = p.nextID
@@ -541,4 +600,350 @@ func parseWeights(ctx app.Context, req engineRequest) (model.Variant, model.Stat
 		return model.Variant{}, nil, fmt.Errorf("the checkpoint matches none of the listed models; for %s: %w", tries[0], first)
 	}
 	return model.Variant{}, nil, fmt.Errorf("%s is not a weight format this page reads", req.FileKind)
+}
+
+// ---- receptive field, kernel viewer, sparsity, benchmark ----
+
+// erfLabel names a panel's variant with its kernel size.
+func erfLabel(v model.Variant) string {
+	return fmt.Sprintf("%s (%d×%d)", v.Label, v.Kernels[0], v.Kernels[0])
+}
+
+// reportERFModels tells the page which variants the panels show.
+func (s *engineState) reportERFModels(ctx app.Context) {
+	var labels []string
+	for _, name := range s.opts.ERFModels {
+		if v, err := model.Lookup(name); err == nil {
+			labels = append(labels, erfLabel(v))
+		} else {
+			labels = append(labels, name+" (unknown variant)")
+		}
+	}
+	report(ctx, func(p *page) {
+		p.erf.Models = labels
+		p.kv.Panel = len(labels) - 1 // the 51×51 model: built in, already generated
+	})
+}
+
+// deployFor returns the weights a panel uses: a checkpoint the person loaded
+// for that variant, else the built-in seeded random weights (generated once),
+// re-masked when the sparsity control says so.
+func (s *engineState) deployFor(ctx app.Context, name string) (model.Variant, model.StateDict, modelState, error) {
+	v, err := model.Lookup(name)
+	if err != nil {
+		return v, nil, modelState{}, err
+	}
+	d, ok := s.orig[name]
+	if !ok {
+		report(ctx, func(p *page) { p.erf.Stage = "Generating the built-in " + v.Label + " (random weights)…" })
+		if d, err = builtinWeights(v, s.opts.Seed); err != nil {
+			return v, nil, modelState{}, err
+		}
+		s.orig[name] = d
+		s.origLabel[name] = modelState{Name: v.Name, Label: v.Label, Untrained: true,
+			Source: fmt.Sprintf("built-in random weights (seed %d, 40%% sparse)", s.opts.Seed)}
+	}
+	label := s.origLabel[name]
+	if s.sparsity == 0 {
+		return v, d, label, nil
+	}
+	m, ok := s.masked[name]
+	if !ok {
+		if m, err = erf.Remask(d, v, float64(s.sparsity)/100); err != nil {
+			return v, nil, label, err
+		}
+		s.masked[name] = m
+	}
+	label.Remasked = true
+	label.Source += fmt.Sprintf(", re-masked to %d%% zeros", s.sparsity)
+	return v, m, label, nil
+}
+
+// erfLimits are the limits the ERF memory check uses.
+func (s *engineState) erfLimits() (erf.Limits, bool) {
+	if s.opts.ERFLimitMiB > 0 {
+		l := uint64(s.opts.ERFLimitMiB) << 20
+		return erf.Limits{MaxStorageBufferBindingSize: l, MaxBufferSize: l}, true
+	}
+	return erf.LimitsOf(s.backend)
+}
+
+// erfInput warps a photo to s×s (bicubic, no crop: RepLKNet's
+// Resize((s, s))) and normalises it, on the GPU when the engine is WebGPU.
+func (s *engineState) erfInput(img *rgbaImage, size int) ([]float32, error) {
+	if g, ok := s.backend.(*gpu.Backend); ok {
+		t, _, err := g.Preprocess(img.Pix, img.W, img.H, imgprep.WarpTo(size))
+		if err != nil {
+			return nil, err
+		}
+		defer g.Free(t)
+		return g.Download(t)
+	}
+	x, _, err := imgprep.Preprocess(img.Pix, img.W, img.H, imgprep.WarpTo(size))
+	return x, err
+}
+
+// ERF runs can be cancelled from the UI goroutine.
+var (
+	erfCancelMu sync.Mutex
+	erfCancelFn context.CancelFunc
+)
+
+func cancelERF() {
+	erfCancelMu.Lock()
+	defer erfCancelMu.Unlock()
+	if erfCancelFn != nil {
+		erfCancelFn()
+	}
+}
+
+func (s *engineState) erfFail(ctx app.Context, e *uiError) {
+	report(ctx, func(p *page) {
+		p.erf.Running, p.erf.RunsDone = false, p.erf.Runs
+		p.erf.Err = e
+	})
+}
+
+// runERF computes the three panels one model at a time (each net is freed
+// before the next loads), after checking the memory of every one.
+func (s *engineState) runERF(ctx app.Context, req engineRequest) {
+	size, mode := req.Size, req.ERFMode
+	var photos []namedImage
+	if mode != erfKernel {
+		n := 1
+		if mode == erfAvg {
+			n = max(1, req.N)
+		}
+		photos = s.photos[:min(n, len(s.photos))]
+		if len(photos) == 0 {
+			s.erfFail(ctx, &uiError{Kind: "erf-no-photo", Title: "No photo yet",
+				Detail: "The live and averaged ERFs are computed on the photos you classified.", Next: "Classify a photo first, or use the kernel-only mode."})
+			return
+		}
+		if lim, ok := s.erfLimits(); ok {
+			for _, name := range s.opts.ERFModels {
+				v, err := model.Lookup(name)
+				if err != nil {
+					s.erfFail(ctx, &uiError{Kind: "erf", Title: "Unknown ERF model", Detail: err.Error()})
+					return
+				}
+				m, err := erf.Estimate(v, size)
+				if err == nil {
+					err = m.Check(lim)
+				}
+				if err != nil {
+					s.erfFail(ctx, &uiError{Kind: "erf-memory", Title: fmt.Sprintf("%d×%d is too large for this device", size, size),
+						Detail: err.Error() + ". Estimate: " + m.String() + ".",
+						Next:   "Pick a smaller input size, or the kernel-only mode (no GPU memory needed)."})
+					return
+				}
+			}
+		}
+	}
+	cctx, cancel := context.WithCancel(context.Background())
+	erfCancelMu.Lock()
+	erfCancelFn = cancel
+	erfCancelMu.Unlock()
+	defer func() {
+		erfCancelMu.Lock()
+		erfCancelFn = nil
+		erfCancelMu.Unlock()
+		cancel()
+	}()
+	per := max(1, len(photos))
+	total := per * len(s.opts.ERFModels)
+	src, name := "", ""
+	if len(photos) > 0 {
+		src, name = photos[0].Img.Src, photos[0].Name
+	}
+	report(ctx, func(p *page) {
+		p.erf.Running, p.erf.Err, p.erf.Panels, p.erf.ModeRun = true, nil, nil, mode
+		p.erf.Done, p.erf.Tot, p.erf.ImgSrc, p.erf.ImgName, p.erf.Hover = 0, total, src, name, ""
+	})
+	for i, vname := range s.opts.ERFModels {
+		v, deploy, label, err := s.deployFor(ctx, vname)
+		if err != nil {
+			s.erfFail(ctx, &uiError{Kind: "erf", Title: "Could not prepare " + vname, Detail: err.Error()})
+			return
+		}
+		rf, _ := erf.VariantRF(v)
+		pn := &erfPanel{Variant: v.Name, Label: erfLabel(v), Untrained: label.Untrained, Source: label.Source, S: size, RF: rf}
+		report(ctx, func(p *page) {
+			p.erf.Stage = fmt.Sprintf("%s: %s at %d²…", pn.Label, map[string]string{erfKernel: "kernel-only view", erfLive: "input gradient", erfAvg: "input gradients"}[mode], size)
+		})
+		yield()
+		t0 := time.Now()
+		var m erf.Map
+		if mode == erfKernel {
+			m, err = erf.KernelOnly(v, deploy, size)
+		} else {
+			m, err = s.erfOnNet(cctx, ctx, v, deploy, size, photos, i*per)
+		}
+		if errors.Is(err, context.Canceled) {
+			report(ctx, func(p *page) {
+				p.erf.Running, p.erf.RunsDone = false, p.erf.Runs
+				p.erf.Err = &uiError{Kind: "erf-cancelled", Title: "Cancelled", Detail: fmt.Sprintf("Stopped during %s; the panels finished before are shown.", pn.Label)}
+			})
+			return
+		}
+		pn.Ms = ms2(t0, time.Now())
+		if err != nil {
+			if isDeviceLost(err) {
+				s.fail(ctx, "receptive field", err)
+				report(ctx, func(p *page) { p.erf.Running, p.erf.RunsDone = false, p.erf.Runs })
+				return
+			}
+			pn.Err = err.Error()
+		} else {
+			pn.Images = m.Images
+			pn.Log, pn.Lin = erf.Normalize(m.Data, erf.Log), erf.Normalize(m.Data, erf.Linear)
+			rs, err := erf.AreaRatios(pn.Log, m.H, m.W, erf.Thresholds)
+			if err != nil {
+				pn.Err = err.Error()
+			}
+			for _, r := range rs {
+				pn.Ratios = append(pn.Ratios, ratioT{T: r.T, Found: r.Found, Side: r.Side, R: r.R})
+			}
+		}
+		report(ctx, func(p *page) {
+			p.erf.Panels = append(p.erf.Panels, pn)
+			p.erf.Done = (i + 1) * per
+			p.paintERF(ctx)
+		})
+		yield()
+	}
+	report(ctx, func(p *page) { p.erf.Running, p.erf.Stage, p.erf.RunsDone = false, "", p.erf.Runs })
+}
+
+// erfOnNet computes the (averaged) ERF of v on the engine's backend; the
+// classifier's net is reused when it holds the same weights.
+func (s *engineState) erfOnNet(cctx context.Context, ctx app.Context, v model.Variant, deploy model.StateDict, size int, photos []namedImage, done0 int) (erf.Map, error) {
+	net := s.net
+	if net == nil || s.variant.Name != v.Name || reflect.ValueOf(s.deploy).Pointer() != reflect.ValueOf(deploy).Pointer() {
+		var err error
+		if net, err = model.Load(s.backend, v, deploy); err != nil {
+			return erf.Map{}, err
+		}
+		defer net.Free()
+	}
+	return erf.Averaged(cctx, net, size, len(photos), func(i int) ([]float32, error) {
+		return s.erfInput(photos[i].Img, size)
+	}, func(done, n int) {
+		report(ctx, func(p *page) { p.erf.Done = done0 + done })
+	})
+}
+
+// kernels reports the kernel-viewer data of one layer and channel.
+func (s *engineState) kernels(ctx app.Context, req engineRequest) {
+	kerr := func(err error) {
+		report(ctx, func(p *page) { p.kv.Busy, p.kv.Err = false, err.Error() })
+	}
+	if req.Panel < 0 || req.Panel >= len(s.opts.ERFModels) {
+		kerr(fmt.Errorf("no panel %d", req.Panel))
+		return
+	}
+	v, deploy, label, err := s.deployFor(ctx, s.opts.ERFModels[req.Panel])
+	if err != nil {
+		kerr(err)
+		return
+	}
+	lks := erf.LKLayers(v)
+	layers, ok := s.densities[v.Name]
+	if !ok {
+		for _, l := range lks {
+			_, _, _, _, d, err := erf.Kernels(deploy, v, l.Index, 0)
+			if err != nil {
+				kerr(err)
+				return
+			}
+			layers = append(layers, kernelLayer{Name: fmt.Sprintf("stage %d · block %d", l.Stage, l.Block), K: l.K, N: l.N, C: l.C, Density: d})
+		}
+		s.densities[v.Name] = layers
+	}
+	li := max(0, min(req.Layer, len(lks)-1))
+	l := lks[li]
+	ch := max(0, min(req.Chan, l.C-1))
+	tall, wide, small, merged, d, err := erf.Kernels(deploy, v, li, ch)
+	if err != nil {
+		kerr(err)
+		return
+	}
+	n := l.N
+	if small == nil && tall == nil {
+		n = 0
+	}
+	if v.Family == model.RepLKNet {
+		tall, wide = nil, nil
+	}
+	name := erfLabel(v)
+	if label.Untrained {
+		name += ", untrained"
+	}
+	report(ctx, func(p *page) {
+		k := &p.kv
+		k.Busy, k.Err, k.Layers, k.Layer, k.Channel = false, "", layers, li, ch
+		k.K, k.N, k.C, k.Tall, k.Wide, k.Small, k.Merged, k.Density, k.ModelName = l.K, n, l.C, tall, wide, small, merged, d, name
+		p.paintKernels(ctx)
+	})
+}
+
+// remask applies the sparsity control: the panels' weights and the
+// classifier are re-masked from the original weights (0 % restores them).
+func (s *engineState) remask(ctx app.Context, req engineRequest) {
+	sp := max(0, min(90, req.Sparsity))
+	report(ctx, func(p *page) {
+		p.kv.Busy, p.status = true, fmt.Sprintf("Re-masking the depthwise kernels to %d%%…", sp)
+	})
+	s.sparsity = sp
+	s.masked = map[string]model.StateDict{}
+	s.densities = map[string][]kernelLayer{}
+	if _, ok := s.orig[s.variant.Name]; ok && s.net != nil {
+		v, d, label, err := s.deployFor(ctx, s.variant.Name)
+		if err == nil {
+			err = s.install(ctx, v, d, label)
+		}
+		if err != nil {
+			report(ctx, func(p *page) { p.kv.Busy, p.kv.Err = false, "re-masking the classifier: "+err.Error() })
+			return
+		}
+	}
+	report(ctx, func(p *page) { p.kv.Applied = sp })
+	s.kernels(ctx, req)
+}
+
+// runBench runs engine/bench's rows on the page's WebGPU device.
+func (s *engineState) runBench(ctx app.Context, req engineRequest) {
+	g, ok := s.backend.(*gpu.Backend)
+	if !ok {
+		report(ctx, func(p *page) {
+			p.bench.Running, p.bench.Err = false, "The benchmark measures the WebGPU kernels; this page runs the CPU reference engine (no WebGPU device)."
+		})
+		return
+	}
+	report(ctx, func(p *page) {
+		p.bench.Running, p.bench.Err, p.bench.Lines, p.bench.Rows, p.bench.JSON, p.bench.Copied = true, "", nil, nil, "", ""
+	})
+	nav := js.Global().Get("navigator")
+	m := bench.Machine{NProc: nav.Get("hardwareConcurrency").Int(), OS: nav.Get("userAgent").String(), Note: "in-browser (WebGPU, " + s.engine + ")"}
+	cfg := bench.Config{Reps: max(1, req.BenchReps), Filter: req.BenchFilter, Log: func(line string) {
+		report(ctx, func(p *page) { p.bench.Lines = append(p.bench.Lines, line) })
+		yield() // let the page render between rows
+	}}
+	g.WaitOnFlush = true // time the GPU work, not only the submit (engine/gpu)
+	rep, err := bench.Run(g, cfg, m)
+	g.WaitOnFlush = false
+	if err != nil {
+		report(ctx, func(p *page) { p.bench.Running, p.bench.Err = false, err.Error() })
+		return
+	}
+	raw, _ := json.MarshalIndent(rep, "", "  ")
+	rows := make([]benchRow, len(rep.Rows))
+	for i, r := range rep.Rows {
+		rows[i] = benchRow{Name: r.Name, Kind: r.Kind, Shape: r.Shape, MedianMs: r.MedianMs, MinMs: r.MinMs, GFLOPs: r.GFLOPs,
+			PctPeak: r.PctPeak, DirectMedianMs: r.DirectMedianMs, Speedup: r.Speedup, NoSkipMedianMs: r.NoSkipMedianMs, SparseGain: r.SparseSpeedup, Note: r.Note}
+	}
+	report(ctx, func(p *page) {
+		b := &p.bench
+		b.Running, b.Rows, b.Peak, b.Adapter, b.JSON, b.Seconds = false, rows, rep.PeakGFLOPs, rep.AdapterInfo, string(raw), rep.Seconds
+	})
 }

@@ -18,4 +18,5 @@ func main() {
 // routes registers the pages (natively for pre-rendering, in wasm to mount).
 func routes() {
 	app.Route("/", func() app.Composer { return &page{} })
+	app.Route("/bench", func() app.Composer { return &page{} }) // the in-browser benchmark view
 }

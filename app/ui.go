@@ -27,6 +27,11 @@ type page struct {
 	showAll bool
 	err     *uiError
 	nextID  int
+
+	view  string // viewClassify, viewERF, or viewBench (the /bench route)
+	erf   erfState
+	kv    kernelState
+	bench benchState
 }
 
 // deviceInfo is the capability check and the engine in use.
@@ -48,6 +53,7 @@ type modelState struct {
 	Label     string
 	Untrained bool
 	Source    string // "built-in random weights (seed 1)", "from this device", a URL, a file name
+	Remasked  bool   // the weights are orig re-masked by the sparsity control
 }
 
 // loadProgress is a weight download or conversion in progress.
@@ -160,6 +166,7 @@ func (p *page) OnMount(ctx app.Context) {
 	if p.modelID == "" {
 		p.modelID = "builtin"
 	}
+	p.initViews(ctx.Page().URL().Path)
 	p.status = "Starting the engine…"
 	p.start(ctx) // browser_wasm.go: listeners, capability check, engine goroutine
 }
@@ -170,22 +177,45 @@ func (p *page) Render() app.UI {
 			app.Div().Class("drop-overlay-box").Text("Drop a photo to classify it, or a weight file to load it"),
 		),
 		p.renderHeader(),
-		app.Main().Class("layout").Body(
-			app.Section().Class("input-col").Body(
-				p.renderModel(),
-				p.renderDropZone(),
-				p.renderSamples(),
-				p.renderError(),
-			),
-			app.Section().Class("result-col").Body(
-				p.renderResult(),
-				p.renderHistory(),
-			),
-		),
+		p.renderTabs(),
+		app.If(p.view == viewBench, func() app.UI { return p.renderBench() }).
+			ElseIf(p.view == viewERF, func() app.UI { return p.renderERF() }).
+			Else(func() app.UI { return p.renderClassify() }),
 		app.Footer().Class("foot").Body(
 			app.Text("SLaK: Liu et al., ICLR 2023 (sparse 51×51 kernels). Sample photos: CC0 / public domain, see "),
 			app.A().Href("/web/samples/LICENSES.md").Text("licences"),
 			app.Text(". Everything runs in this tab; nothing is uploaded."),
+		),
+	)
+}
+
+// initViews picks the view from the route and sets the ERF defaults.
+func (p *page) initViews(path string) {
+	if p.view == "" {
+		p.view = viewClassify
+		if strings.TrimSuffix(path, "/") == "/bench" {
+			p.view = viewBench
+		}
+	}
+	if p.erf.Mode == "" {
+		p.erf.Mode, p.erf.Size, p.erf.N, p.erf.Opacity = erfLive, 224, 8, 70
+	}
+	if p.bench.Reps == 0 {
+		p.bench.Reps = 5
+	}
+}
+
+func (p *page) renderClassify() app.UI {
+	return app.Main().Class("layout").Body(
+		app.Section().Class("input-col").Body(
+			p.renderModel(),
+			p.renderDropZone(),
+			p.renderSamples(),
+			p.renderError(),
+		),
+		app.Section().Class("result-col").Body(
+			p.renderResult(),
+			p.renderHistory(),
 		),
 	)
 }

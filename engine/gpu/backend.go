@@ -37,6 +37,12 @@ type Backend struct {
 	// baseline of benchmarks and a second path for the conformance suite.
 	Direct bool
 
+	// WaitOnFlush makes Flush wait until the queue has finished in the browser too
+	// (queue.onSubmittedWorkDone); natively Flush always waits. Off by default: the browser's
+	// queue orders the work and a readback waits for it. The in-browser benchmark sets it, so
+	// that a Flush-timed sample measures the GPU work.
+	WaitOnFlush bool
+
 	// Stats counts submits and dispatches (for tests and benchmarks), and the submits that took
 	// longer than wgpu's 5 s Poll(wait) timeout to complete (see waitIdle; native only).
 	Stats struct{ Submits, Dispatches, LongWaits int }
@@ -316,6 +322,12 @@ func (b *Backend) flushLocked() error {
 		return fmt.Errorf("submit: %w", err)
 	} else if d > 5*time.Second {
 		b.Stats.LongWaits++
+	}
+	if b.WaitOnFlush {
+		if err := waitQueue(b.queue); err != nil {
+			_ = popErrorScope()
+			return fmt.Errorf("submit: %w", err)
+		}
 	}
 	if err := popErrorScope(); err != nil {
 		return fmt.Errorf("submit: %w", err)

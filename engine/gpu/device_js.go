@@ -166,3 +166,14 @@ func readBuffer(dev *wgpu.Device, buf *wgpu.Buffer, n uint64) ([]byte, error) {
 
 // waitIdle is a no-op in the browser: the queue orders the work, and mapAsync waits for it.
 func waitIdle(dev *wgpu.Device) (time.Duration, error) { return 0, nil }
+
+// waitQueue awaits queue.onSubmittedWorkDone() (Backend.WaitOnFlush).
+func waitQueue(_ *wgpu.Queue) error {
+	if !jsDevice.Truthy() {
+		return nil
+	}
+	if _, ok := jsx.Await(jsDevice.Get("queue").Call("onSubmittedWorkDone")); !ok {
+		return fmt.Errorf("queue.onSubmittedWorkDone rejected")
+	}
+	return nil
+}

@@ -154,3 +154,6 @@ const maxWait = 10 * time.Minute
 // write call in its own validation scope and returns the error.
 func pushErrorScope()      {}
 func popErrorScope() error { return nil }
+
+// waitQueue is a no-op natively: Flush already waited in waitIdle (Backend.WaitOnFlush).
+func waitQueue(_ *wgpu.Queue) error { return nil }
