@@ -23,3 +23,4 @@ func (p *page) paintERF(ctx app.Context)                    {}
 func (p *page) paintKernels(ctx app.Context)                {}
 func (p *page) onBenchRun(ctx app.Context, e app.Event)     {}
 func (p *page) onBenchCopy(ctx app.Context, e app.Event)    {}
+func (p *page) openHome(ctx app.Context, view string)       {}

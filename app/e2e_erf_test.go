@@ -12,6 +12,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http/httptest"
+	"os"
 	"strconv"
 	"strings"
 	"testing"
@@ -169,6 +170,11 @@ func TestBrowserERF(t *testing.T) {
 
 	// Kernel viewer: the merged kernel and the density of the layer.
 	b.poll(t, "the kernel viewer", `!!document.querySelector('#kv-merged') && !!document.querySelector('#kv-density')`, time.Minute)
+	b.poll(t, "the painted merged kernel", `(() => { const c = document.querySelector('#kv-merged');
+		const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+		let pink = 0, other = 0;
+		for (let i = 0; i < d.length; i += 4) { if (d[i+3] === 0) return false; if (d[i] === 255 && d[i+1] === 200 && d[i+2] === 221) pink++; else other++; }
+		return pink > 0 && other > 0; })()`, 10*time.Second) // zeros in pink and weights in the colormap
 	before := b.text(t, "#kv-density")
 	if !strings.Contains(before, "density") {
 		t.Fatalf("kernel viewer density = %q", before)
@@ -190,6 +196,17 @@ func TestBrowserERF(t *testing.T) {
 	if got := b.text(t, "#kv-density"); got != before {
 		t.Errorf("after Reset the density reads %q, want the original %q", got, before)
 	}
+
+	// Averaged over the last 2 photos (a second photo dropped on the ERF view).
+	b.dropURL(t, "/web/samples/coffee.jpg", "coffee.jpg")
+	b.poll(t, "the second photo", `document.querySelector('.shell').dataset.results === '2' && document.querySelector('.shell').dataset.busy === 'false'`, 2*time.Minute)
+	b.click(t, "#erf-mode-avg")
+	b.setValue(t, "#erf-n", "2", "change")
+	b.waitPanels(t, "the averaged panels", 3*time.Minute)
+	if c := b.text(t, "#erf-caption"); !strings.Contains(c, "Averaged over 2 of your photos") {
+		t.Errorf("caption = %q, want 'Averaged over 2 of your photos'", c)
+	}
+	checkPanels(t, "averaged over 2", b.panels(t))
 
 	// Kernel-only mode (no image).
 	b.click(t, "#erf-mode-kernel")
@@ -276,6 +293,46 @@ func TestBrowserBench(t *testing.T) {
 	b.click(t, "#bench-copy")
 	b.poll(t, "the copy feedback", `document.querySelector('#bench-copied').innerText !== ''`, 10*time.Second)
 	b.screenshot(t, "bench.png")
+	if errs := b.errors(); len(errs) > 0 {
+		t.Errorf("console errors or uncaught exceptions:\n%s", strings.Join(errs, "\n"))
+	}
+}
+
+// TestBrowserERFFull is a measurement, not part of the default run
+// (SLAK_E2E_ERF_FULL=1): the three full built-in models (ConvNeXt-T, SLaK-T
+// 31, SLaK-T), kernel-only and live at 224² on SwiftShader, with the
+// screenshots of the README (SLAK_SCREENSHOT_DIR).
+func TestBrowserERFFull(t *testing.T) {
+	if os.Getenv("SLAK_E2E_ERF_FULL") != "1" {
+		t.Skip("measurement: set SLAK_E2E_ERF_FULL=1 (about 10 minutes on 2 cores)")
+	}
+	requireBrowser(t)
+	root := buildSite(t)
+	srv := httptest.NewServer(newHandler(root))
+	defer srv.Close()
+	b := newBrowser(t, true)
+	start := time.Now()
+	if _, err := chromedp.Run(b.ctx, chromedp.Navigate(srv.URL+"/")); err != nil {
+		t.Fatal(err)
+	}
+	b.poll(t, "the engine to be ready", `document.querySelector('.shell') && document.querySelector('.shell').dataset.ready === 'true'`, 4*time.Minute)
+	t.Logf("ready in %.1f s", time.Since(start).Seconds())
+	b.dropURL(t, "/web/samples/chelsea.png", "chelsea.png")
+	b.waitResult(t, "chelsea.png", 8*time.Minute)
+	b.click(t, "#tab-erf")
+	b.poll(t, "the ERF view", `!!document.querySelector('#erf-run') && !document.querySelector('#erf-run').disabled`, 10*time.Second)
+	b.click(t, "#erf-mode-kernel")
+	t0 := time.Now()
+	b.waitPanels(t, "the kernel-only panels", 5*time.Minute)
+	t.Logf("kernel-only, full models at 224²: %.1f s (%s)", time.Since(t0).Seconds(), b.text(t, "#erf-summary"))
+	checkPanels(t, "kernel-only full", b.panels(t))
+	b.screenshot(t, "screenshot-erf-kernel.png")
+	b.click(t, "#erf-mode-live")
+	t0 = time.Now()
+	b.waitPanels(t, "the live panels", 20*time.Minute)
+	t.Logf("live, full models at 224²: %.1f s (%s)", time.Since(t0).Seconds(), b.text(t, "#erf-summary"))
+	checkPanels(t, "live full", b.panels(t))
+	b.screenshot(t, "screenshot-erf.png")
 	if errs := b.errors(); len(errs) > 0 {
 		t.Errorf("console errors or uncaught exceptions:\n%s", strings.Join(errs, "\n"))
 	}

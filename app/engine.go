@@ -19,6 +19,7 @@ import (
 	"math"
 	"reflect"
 	"sort"
+	"strings"
 	"sync"
 	"syscall/js"
 	"time"
@@ -145,6 +146,9 @@ func runEngine(ctx app.Context, p *page, opts engineOptions) {
 	}
 	if err != nil {
 		p.fail(ctx, &uiError{Kind: "model", Title: "Could not build the built-in model", Detail: err.Error(), Next: "Reload the page."})
+	}
+	if !opts.NoModel && len(opts.ERFModels) > 0 {
+		s.kernels(ctx, engineRequest{Panel: len(opts.ERFModels) - 1}) // the kernel viewer's first view
 	}
 	report(ctx, func(p *page) {
 		p.ready = true
@@ -606,6 +610,9 @@ func parseWeights(ctx app.Context, req engineRequest) (model.Variant, model.Stat
 
 // erfLabel names a panel's variant with its kernel size.
 func erfLabel(v model.Variant) string {
+	if strings.Contains(v.Label, "×") { // "SLaK-T (51×51)"
+		return v.Label
+	}
 	return fmt.Sprintf("%s (%d×%d)", v.Label, v.Kernels[0], v.Kernels[0])
 }
 
@@ -944,6 +951,6 @@ func (s *engineState) runBench(ctx app.Context, req engineRequest) {
 	}
 	report(ctx, func(p *page) {
 		b := &p.bench
-		b.Running, b.Rows, b.Peak, b.Adapter, b.JSON, b.Seconds = false, rows, rep.PeakGFLOPs, rep.AdapterInfo, string(raw), rep.Seconds
+		b.Running, b.Rows, b.Peak, b.Adapter, b.AdapterInfo, b.JSON, b.Seconds = false, rows, rep.PeakGFLOPs, rep.Adapter, rep.AdapterInfo, string(raw), rep.Seconds
 	})
 }

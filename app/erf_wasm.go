@@ -47,6 +47,16 @@ func (p *page) onOpenBench(ctx app.Context, e app.Event) {
 	app.Window().Get("location").Set("href", "/bench")
 }
 
+// openHome leaves /bench for the app (a full load: /bench started its engine
+// without a model).
+func (p *page) openHome(ctx app.Context, view string) {
+	u := "/"
+	if view == viewERF {
+		u = "/?view=erf"
+	}
+	app.Window().Get("location").Set("href", u)
+}
+
 func (p *page) requestKernels(ctx app.Context) {
 	p.kv.Busy = true
 	send(ctx, engineRequest{Kind: reqKernels, Panel: p.kv.Panel, Layer: p.kv.Layer, Chan: p.kv.Channel})

@@ -105,17 +105,18 @@ type kernelLayer struct {
 
 // benchState is the /bench page.
 type benchState struct {
-	Running bool
-	Filter  string
-	Reps    int
-	Lines   []string
-	Rows    []benchRow
-	Peak    float64
-	Adapter string
-	JSON    string
-	Err     string
-	Seconds float64
-	Copied  string
+	Running     bool
+	Filter      string
+	Reps        int
+	Lines       []string
+	Rows        []benchRow
+	Peak        float64
+	Adapter     string
+	AdapterInfo string
+	JSON        string
+	Err         string
+	Seconds     float64
+	Copied      string
 }
 
 // benchRow mirrors the columns of bench.Row the table shows.
@@ -142,9 +143,18 @@ func (p *page) renderTabs() app.UI {
 }
 
 func (p *page) setView(ctx app.Context, view string) {
+	if p.view == viewBench {
+		p.openHome(ctx, view) // /bench has no model loaded: a full load of the app
+		return
+	}
 	p.view = view
-	if view == viewERF && p.kv.Layers == nil && p.ready {
-		p.requestKernels(ctx)
+	if view == viewERF {
+		if p.kv.Layers == nil && p.ready {
+			p.requestKernels(ctx)
+		}
+		// The canvases are new: paint what was computed while hidden.
+		p.paintERF(ctx)
+		p.paintKernels(ctx)
 	}
 }
 
@@ -159,11 +169,14 @@ func (p *page) renderERF() app.UI {
 				app.FieldSet().Class("erf-modes").Body(
 					app.Legend().Text("Mode"),
 					p.radio("erf-mode", "erf-mode-live", erfLive, e.Mode == erfLive, "This image (live)", p.onERFMode),
-					p.radio("erf-mode", "erf-mode-avg", erfAvg, e.Mode == erfAvg, fmt.Sprintf("Averaged over your photos (N ≤ %d)", e.N), p.onERFMode),
+					p.radio("erf-mode", "erf-mode-avg", erfAvg, e.Mode == erfAvg, fmt.Sprintf("Averaged over your last N = %d photos (the history)", e.N), p.onERFMode),
 					p.radio("erf-mode", "erf-mode-kernel", erfKernel, e.Mode == erfKernel, "Kernel-only (cheap, no image)", p.onERFMode),
 				),
 				app.Div().Class("erf-opts").Body(
-					app.Label().For("erf-size").Text("Input size "),
+					app.Label().For("erf-n").Text("N "),
+					app.Input().ID("erf-n").Type("number").Min(1).Max(12).Value(fmt.Sprint(e.N)).Disabled(e.Running).
+						Aria("label", "number of photos to average").OnChange(p.onERFN),
+					app.Label().For("erf-size").Text(" Input size "),
 					app.Select().ID("erf-size").Disabled(e.Running).OnChange(p.onERFSize).Body(
 						app.Range(erfSizes).Slice(func(i int) app.UI {
 							s := erfSizes[i]
@@ -247,6 +260,11 @@ func (p *page) radio(name, id, value string, checked bool, label string, h app.E
 
 func (p *page) onERFMode(ctx app.Context, e app.Event) {
 	p.erf.Mode = ctx.JSSrc().Get("value").String()
+}
+
+func (p *page) onERFN(ctx app.Context, e app.Event) {
+	fmt.Sscan(ctx.JSSrc().Get("value").String(), &p.erf.N)
+	p.erf.N = max(1, min(12, p.erf.N))
 }
 
 func (p *page) onERFSize(ctx app.Context, e app.Event) {
@@ -579,7 +597,7 @@ func (p *page) renderBench() app.UI {
 				return app.P().Class("empty").Text("No results yet.")
 			}).Else(func() app.UI {
 				return app.Div().Body(
-					app.P().ID("bench-meta").Text(fmt.Sprintf("%s · FMA peak %.1f GFLOP/s · %.1f s", b.Adapter, b.Peak, b.Seconds)),
+					app.P().ID("bench-meta").Title(b.AdapterInfo).Text(fmt.Sprintf("%s · measured FMA peak %.1f GFLOP/s · %.1f s", b.Adapter, b.Peak, b.Seconds)),
 					app.Table().ID("bench-table").Class("bench-table").Body(
 						app.THead().Body(app.Tr().Body(
 							app.Th().Text("row"), app.Th().Text("shape"), app.Th().Text("median ms"), app.Th().Text("min ms"),

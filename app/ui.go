@@ -167,12 +167,15 @@ func (p *page) OnMount(ctx app.Context) {
 		p.modelID = "builtin"
 	}
 	p.initViews(ctx.Page().URL().Path)
+	if ctx.Page().URL().Query().Get("view") == viewERF && p.view == viewClassify {
+		p.view = viewERF
+	}
 	p.status = "Starting the engine…"
 	p.start(ctx) // browser_wasm.go: listeners, capability check, engine goroutine
 }
 
 func (p *page) Render() app.UI {
-	return app.Div().Class("shell").DataSet("ready", p.ready).DataSet("busy", p.busy).Body(
+	return app.Div().Class("shell").DataSet("ready", p.ready).DataSet("busy", p.busy).DataSet("results", p.nextID).Body(
 		app.Div().ID("drop-overlay").Aria("hidden", "true").Body(
 			app.Div().Class("drop-overlay-box").Text("Drop a photo to classify it, or a weight file to load it"),
 		),
