@@ -13,10 +13,11 @@
 // T = 64, TK = 16; 16: T = 128, TK = 8). A workgroup owns a T (o) × T (p) tile; invocation
 // (tx, ty) owns the 8×8 block o ∈ o0 + {4ty..4ty+3, 4WG+4ty..}, p ∈ p0 + {4tx..4tx+3, 4WG+4tx..}.
 // K advances TK at a time through workgroup memory (As[k][o], Bs[k][p] as vec4: 2·TK·T/4 vec4 =
-// 8 KiB either way): per k, 4 vec4 loads feed 64 FMAs. Loaders: invocation i stages row
-// o0 + i mod T of W and column p0 + i mod T of x for 8·TK/WG consecutive k of a step (so the
-// LayerNorm statistics of its column stay in registers); the larger tile halves the loads per
-// FMA of the loaders. PATCH runs with WG = 8 only (its k walk assumes one k run per lane).
+// 8 KiB either way): per k, 4 vec4 loads feed 64 FMAs. Loaders: invocation i stages column
+// p0 + i mod T of x for 8·TK/WG consecutive k of a step (so the LayerNorm statistics of its
+// column stay in registers) and elements i, i + WG², … of the T × TK block of W in row-major
+// order (neighbouring invocations read neighbouring k of a row); the larger tile halves the
+// loads per FMA of the loaders. PATCH runs with WG = 8 only (its k walk assumes one k run per lane).
 // Bounds are checked in the loaders (zeros past In/Out/HW), so 249/499/998-wide layers and
 // HW = 49 need no padding.
 // h..ow describe the input of a convolution when PATCH (unused otherwise).
@@ -109,10 +110,8 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid:
     for (var j = 0u; j < PER; j = j + 1u) {
       let kk = kb + j;
       let k = k0 + kk;
-      var av = 0.0;
       var bv = 0.0;
       if (k < p.inp) {
-        if (lo < p.out) { av = wm[lo * p.inp + k]; }
         if (lq < p.hw) {
           if (PATCH) {
             let iy = poy + i32(cky);
@@ -131,8 +130,21 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid:
         if (ckx == p.kw) { ckx = 0u; cky = cky + 1u; }
         if (cky == p.kh) { cky = 0u; ci = ci + 1u; }
       }
-      As[kk * T4 + slot][comp] = av;
       Bs[kk * T4 + slot][comp] = bv;
+    }
+    // W: element e = j·WG² + li of the T × TK block is row e / TK, k e mod TK, so neighbouring
+    // invocations (lavapipe's SIMD lanes) read neighbouring k of one row: one cache line per
+    // gather instead of one row each (rows In·4 bytes apart alias in L1 when In·4 is near a
+    // multiple of 4 KiB, e.g. In = 3984 in SLaK-T stage 3's pw2).
+    for (var j = 0u; j < PER; j = j + 1u) {
+      let e = j * WG * WG + li;
+      let ar = e / TK;
+      let ak = e % TK;
+      let ao = o0 + ar;
+      let k = k0 + ak;
+      var av = 0.0;
+      if (k < p.inp && ao < p.out) { av = wm[ao * p.inp + k]; }
+      As[ak * T4 + ar / 4u][ar % 4u] = av;
     }
     workgroupBarrier();
     for (var kk = 0u; kk < TK; kk = kk + 1u) {

@@ -67,6 +67,9 @@ type Row struct {
 	DirectMinMs    float64 `json:"direct_min_ms,omitempty"`
 	Speedup        float64 `json:"speedup_vs_direct,omitempty"`
 	Note           string  `json:"note,omitempty"`
+	// FastMsByOp (forward rows): wall ms of the last fast sample by op kind, each op timed to the
+	// end of its submit (the elementwise ops recorded before it included).
+	FastMsByOp map[string]float64 `json:"fast_ms_by_op,omitempty"`
 }
 
 // Report is the whole benchmark.
@@ -440,8 +443,13 @@ func measureForward(b *gpu.Backend, name string, reps int, sparsity float64) (Ro
 	defer net.Free()
 	const size = 224
 	x := randn(rand.New(rand.NewPCG(7, 7)), 3*size*size, 1)
+	var fastMs map[string]float64 // op kind → ms of the last fast sample
 	run := func() error {
+		cb.ms = nil
 		_, err := net.Forward(x, size, size)
+		if !b.Direct {
+			fastMs = cb.ms
+		}
 		return err
 	}
 	row := Row{Name: "forward_" + name, Kind: "forward", Shape: fmt.Sprintf("%s 3x%dx%d", v.Label, size, size), Reps: reps}
@@ -459,6 +467,28 @@ func measureForward(b *gpu.Backend, name string, reps int, sparsity float64) (Ro
 	}
 	row.MedianMs, row.MinMs, row.GFLOPs = med, mn, 2*row.MACs/(med*1e6)
 	row.DirectMedianMs, row.DirectMinMs, row.Speedup = dmed, dmn, dmed/med
-	row.Note = fmt.Sprintf("random weights, sparsity %.2f; includes input upload, a submit after each conv/pointwise layer and the logits download; %d samples each, interleaved, after one fast warm-up", sparsity, reps)
+	row.Note = fmt.Sprintf("random weights, sparsity %.2f; includes input upload, a submit after each conv/pointwise layer and the logits download; %d samples each, interleaved, after one fast warm-up; last fast sample by op: %s", sparsity, reps, breakdown(fastMs))
+	row.FastMsByOp = fastMs
 	return row, nil
+}
+
+// breakdown formats ms by op kind, largest first.
+func breakdown(ms map[string]float64) string {
+	type kv struct {
+		k string
+		v float64
+	}
+	var l []kv
+	for k, v := range ms {
+		l = append(l, kv{k, v})
+	}
+	sort.Slice(l, func(i, j int) bool { return l[i].v > l[j].v })
+	var sb strings.Builder
+	for i, e := range l {
+		if i > 0 {
+			sb.WriteString(", ")
+		}
+		fmt.Fprintf(&sb, "%s %.0f ms", e.k, e.v)
+	}
+	return sb.String()
 }

@@ -1,6 +1,8 @@
 package bench
 
 import (
+	"time"
+
 	"github.com/slak-web/slak/engine/gpu"
 	"github.com/slak-web/slak/engine/op"
 )
@@ -11,16 +13,26 @@ import (
 // work after every such layer (Flush): a whole 224² forward recorded into one command buffer
 // crashed lavapipe (SIGSEGV in its queue thread, engine/gpu issue being fixed as of this writing);
 // the submit per layer is the same for the fast and the direct runs.
+//
+// It also adds up the wall time from each such call to the end of its submit by op kind (ms; the
+// unflushed elementwise ops in between are charged to the next counted op): where a whole forward
+// spends its time.
 type counter struct {
 	*gpu.Backend
 	macs float64
+	ms   map[string]float64
 }
 
-func (c *counter) done(t op.Tensor, err error) (op.Tensor, error) {
+func (c *counter) done(kind string, t0 time.Time, t op.Tensor, err error) (op.Tensor, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := c.Backend.Flush(); err != nil {
+	err = c.Backend.Flush()
+	if c.ms == nil {
+		c.ms = map[string]float64{}
+	}
+	c.ms[kind] += float64(time.Since(t0).Nanoseconds()) / 1e6
+	if err != nil {
 		c.Backend.Free(t)
 		return nil, err
 	}
@@ -33,33 +45,45 @@ var (
 )
 
 func (c *counter) Conv2D(x, w, b op.Tensor, p op.Conv2D) (op.Tensor, error) {
+	t0 := time.Now()
 	c.macs += float64(p.Cout * p.OutH() * p.OutW() * p.Cin * p.KH * p.KW)
-	return c.done(c.Backend.Conv2D(x, w, b, p))
+	y, err := c.Backend.Conv2D(x, w, b, p)
+	return c.done("conv2d", t0, y, err)
 }
 
 func (c *counter) DWConv(x, w, b op.Tensor, p op.DWConv) (op.Tensor, error) {
+	t0 := time.Now()
 	c.macs += float64(p.C * p.OutH() * p.OutW() * p.KH * p.KW)
-	return c.done(c.Backend.DWConv(x, w, b, p))
+	y, err := c.Backend.DWConv(x, w, b, p)
+	return c.done("dwconv", t0, y, err)
 }
 
 func (c *counter) Linear(x, w, b op.Tensor, p op.Linear) (op.Tensor, error) {
+	t0 := time.Now()
 	c.macs += float64(p.Out * p.In * p.HW)
-	return c.done(c.Backend.Linear(x, w, b, p))
+	y, err := c.Backend.Linear(x, w, b, p)
+	return c.done("linear", t0, y, err)
 }
 
 func (c *counter) LNLinearGELU(x, gamma, beta, w, b op.Tensor, ln op.LayerNorm, lin op.Linear) (op.Tensor, error) {
+	t0 := time.Now()
 	c.macs += float64(lin.Out * lin.In * lin.HW)
-	return c.done(c.Backend.LNLinearGELU(x, gamma, beta, w, b, ln, lin))
+	y, err := c.Backend.LNLinearGELU(x, gamma, beta, w, b, ln, lin)
+	return c.done("lnlineargelu", t0, y, err)
 }
 
 func (c *counter) LinearScaleResidual(h, w, b, gamma, x op.Tensor, lin op.Linear) (op.Tensor, error) {
+	t0 := time.Now()
 	c.macs += float64(lin.Out * lin.In * lin.HW)
-	return c.done(c.Backend.LinearScaleResidual(h, w, b, gamma, x, lin))
+	y, err := c.Backend.LinearScaleResidual(h, w, b, gamma, x, lin)
+	return c.done("linearscaleresidual", t0, y, err)
 }
 
 func (c *counter) DWConvSum(x op.Tensor, ws []op.Tensor, bias op.Tensor, ps []op.DWConv) (op.Tensor, error) {
+	t0 := time.Now()
 	for _, p := range ps {
 		c.macs += float64(p.C * p.OutH() * p.OutW() * p.KH * p.KW)
 	}
-	return c.done(c.Backend.DWConvSum(x, ws, bias, ps))
+	y, err := c.Backend.DWConvSum(x, ws, bias, ps)
+	return c.done("dwconvsum", t0, y, err)
 }

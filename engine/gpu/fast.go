@@ -47,6 +47,10 @@ func dwFastWorth(pl dwFastPlan, ps []op.DWConv) bool {
 
 var dwFastAlways = false
 
+// GEMMVec4 runs the pointwise layers (not the im2col convolutions) on matmul_fast_v4.wgsl, the
+// GEMM with vec4 loaders, instead of matmul_fast.wgsl.
+var GEMMVec4 = true
+
 // Params mirrors of the fast kernels (checked by TestParamsLayout like the direct ones).
 type (
 	dwFastParams struct {
@@ -72,6 +76,7 @@ type (
 func init() {
 	kernels["dwconv_fast"] = kernel{5, dwFastParams{}}
 	kernels["matmul_fast"] = kernel{6, matmulFastParams{}}
+	kernels["matmul_fast_v4"] = kernel{6, matmulFastParams{}}
 	kernels["fused_lnstats"] = kernel{1, lnStatsParams{}}
 	kernels["fmapeak"] = kernel{0, fmaPeakParams{}}
 }
@@ -108,6 +113,9 @@ func (b *Backend) matmulFast(opName string, xt, wt, bt *Tensor, ln []*Tensor, re
 // matmulFastConv is matmulFast with an im2col loader when conv is not nil (PATCH): x is the conv
 // input, p the GEMM view (In = Cin·KH·KW, Out = Cout, HW = OutH·OutW).
 func (b *Backend) matmulFastConv(opName string, xt, wt, bt *Tensor, ln []*Tensor, res []*Tensor, epi int, p op.Linear, conv *op.Conv2D) (*Tensor, error) {
+	if conv == nil && GEMMVec4 {
+		return b.matmulFastV4(opName, xt, wt, bt, ln, res, epi, p)
+	}
 	tile := 64
 	if GEMMWide && conv == nil && p.Out >= 128 && p.HW >= 128 {
 		tile = 128
@@ -130,6 +138,40 @@ func (b *Backend) matmulFastConv(opName string, xt, wt, bt *Tensor, ln []*Tensor
 	}
 	grid := [3]uint32{u(ceilDiv(p.HW, tile)), u(ceilDiv(p.Out, tile)), 1}
 	return b.run(opName, "matmul_fast", subst, prm, []*Tensor{xt, wt, bt, aux[0], aux[1], aux[2]}, grid, shape...)
+}
+
+// matmulFastV4 records matmul_fast_v4.wgsl (matmulFast with vec4 loaders).
+func (b *Backend) matmulFastV4(opName string, xt, wt, bt *Tensor, ln []*Tensor, res []*Tensor, epi int, p op.Linear) (*Tensor, error) {
+	tile := 64
+	if GEMMWide && p.Out >= 128 && p.HW >= 128 {
+		tile = 128
+	}
+	subst := map[string]string{"LN": strconv.FormatBool(ln != nil), "EPI": strconv.Itoa(epi), "WG": strconv.Itoa(tile / 8)}
+	for _, m := range []struct {
+		name, arr string
+		vec       bool
+	}{{"X", "x", p.HW%4 == 0}, {"W", "wm", p.In%4 == 0}} {
+		subst[m.name+"V"] = strconv.FormatBool(m.vec)
+		if m.vec {
+			subst[m.name+"T"] = "vec4<f32>"
+			subst[m.name+"1"] = m.arr + "[i / 4u][i % 4u]"
+			subst[m.name+"4"] = m.arr + "[i4]"
+		} else {
+			subst[m.name+"T"] = "f32"
+			subst[m.name+"1"] = m.arr + "[i]"
+			subst[m.name+"4"] = "vec4<f32>(" + m.arr + "[4u * i4], " + m.arr + "[4u * i4 + 1u], " + m.arr + "[4u * i4 + 2u], " + m.arr + "[4u * i4 + 3u])"
+		}
+	}
+	aux := []*Tensor{nil, nil, nil}
+	if ln != nil {
+		copy(aux, ln)
+	}
+	if res != nil {
+		copy(aux, res)
+	}
+	prm := matmulFastParams{Inp: u(p.In), Out: u(p.Out), HW: u(p.HW), HasBias: b2u(bt != nil)}
+	grid := [3]uint32{u(ceilDiv(p.HW, tile)), u(ceilDiv(p.Out, tile)), 1}
+	return b.run(opName, "matmul_fast_v4", subst, prm, []*Tensor{xt, wt, bt, aux[0], aux[1], aux[2]}, grid, p.Out, p.HW)
 }
 
 // linearArgs checks Linear's tensors.

@@ -187,13 +187,15 @@ func TestFastDWConvSingle(t *testing.T) {
 }
 
 func TestFastPointwise(t *testing.T) {
-	for _, wide := range []bool{true, false} {
-		t.Run(fmt.Sprintf("wide=%v", wide), func(t *testing.T) {
-			saved := GEMMWide
-			GEMMWide = wide
-			defer func() { GEMMWide = saved }()
-			testFastPointwise(t)
-		})
+	for _, v4 := range []bool{true, false} {
+		for _, wide := range []bool{true, false} {
+			t.Run(fmt.Sprintf("v4=%v/wide=%v", v4, wide), func(t *testing.T) {
+				saved, savedV4 := GEMMWide, GEMMVec4
+				GEMMWide, GEMMVec4 = wide, v4
+				defer func() { GEMMWide, GEMMVec4 = saved, savedV4 }()
+				testFastPointwise(t)
+			})
+		}
 	}
 }
 
@@ -210,6 +212,11 @@ func testFastPointwise(t *testing.T) {
 		{"slak_t_s3_pw2_3992_998_hw49", op.Linear{In: 3992, Out: 998, HW: 49, Bias: true}},
 		{"slak_t_s0_pw1_124_496_hw3136", op.Linear{In: 124, Out: 496, HW: 3136, Bias: true}},
 		{"head_998_to_1000_hw1_nobias", op.Linear{In: 998, Out: 1000, HW: 1}},
+		// matmul_fast_v4's vec4 loaders: HW and In multiples of 4 (both, either), with ragged
+		// tiles (Out 131, HW 196 = 128 + 68) and a K tail (In 36 = 2·16 + 4)
+		{"vec_xw_36_to_131_hw196", op.Linear{In: 36, Out: 131, HW: 196, Bias: true}},
+		{"vec_x_37_to_29_hw52", op.Linear{In: 37, Out: 29, HW: 52, Bias: true}},
+		{"vec_w_996_to_67_hw49", op.Linear{In: 996, Out: 67, HW: 49, Bias: true}},
 	} {
 		p := tc.p
 		x := rnd(r, p.In*p.HW, 1)

@@ -28,7 +28,9 @@ func main() {
 	sparsity := flag.Float64("sparsity", 0.4, "fraction of zero weights in the random forwards (SLaK trains at 0.4)")
 	quiet := flag.Bool("q", false, "no progress on stderr")
 	zeroSkip := flag.Bool("zeroskip", true, "compile the fast depthwise kernel with the zero-tap skip (gpu.DWZeroSkip)")
+	v4 := flag.Bool("v4", true, "pointwise layers on matmul_fast_v4.wgsl (gpu.GEMMVec4)")
 	flag.Parse()
+	gpu.GEMMVec4 = *v4
 	if os.Getenv("XDG_RUNTIME_DIR") == "" {
 		os.Setenv("XDG_RUNTIME_DIR", os.TempDir()) // quiets the Vulkan loader
 	}

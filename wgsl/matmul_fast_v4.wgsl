@@ -1,0 +1,186 @@
+// matmul_fast_v4.wgsl: matmul_fast.wgsl's register-blocked GEMM (pointwise layers, CHW) with
+// vec4 loaders: the same formula, LayerNorm prologue and bias / GELU / layer-scale+residual epilogues:
+//   x'[i,p] = LN ? (x[i,p] − mean[p])·rstd[p]·γ[i] + β[i] : x[i,p]
+//   v[o,p]  = Σ_i W[o,i]·x'[i,p] + b[o]
+//   y[o,p]  = v (EPI 0) | GELU(v) (EPI 1, exact-erf form, erf by Abramowitz–Stegun 7.1.26,
+//             |err| < 1.5e-7, as gelu.wgsl) | r[o,p] + g[o]·v (EPI 2)
+// Reference: engine/cpu/linear.go, layernorm.go, gelu.go, scaleresidual.go (op.Fused by composition).
+// Layout: x [In,HW], W [Out,In], b [Out], stats [2,HW] (mean, rstd from fused_lnstats.wgsl),
+// γ/β [In], r [Out,HW], g [Out], y [Out,HW]. Absent optional inputs are bound to a dummy buffer.
+// Substitutions: LN (true/false), EPI (0/1/2), WG (8: T = 64, TK = 16; 16: T = 128, TK = 8),
+// XV (HW % 4 == 0: x bound as array<vec4<f32>>), WV (In % 4 == 0: W bound as array<vec4<f32>>).
+// Why: on lavapipe a memory access is a loop over the SIMD lanes whatever its width (a vec4 costs
+// ~1.2 scalar loads, ~16 FMAs), so matmul_fast.wgsl's loaders (one scalar load and one scalar
+// workgroup store per element: 64 memory operations per invocation per step at T = 64) cost about
+// as much as its 1024 FMAs. Here a step's blocks are moved as vec4: W as [o][k/4] (neighbouring
+// invocations read neighbouring k of a row), x as [k][p/4] (an invocation keeps the same 4 pixels
+// through the step, so their LayerNorm statistics stay in registers): 16 operations at T = 64
+// (4 at T = 128), or 4 scalar loads per vec4 where the row length is not a multiple of 4.
+// Dispatch: (ceil(HW/T), ceil(Out/T), 1) workgroups of WG×WG invocations. A workgroup owns a
+// T (o) × T (p) tile; invocation (tx, ty) owns the 8×8 block o ∈ o0 + {4ty..4ty+3, 4WG+4ty..},
+// p ∈ p0 + {4tx..4tx+3, 4WG+4tx..}. Per 4 k: 8 vec4 of As (its 8 rows, 4 k each) and 8 of Bs
+// feed 256 FMAs. Bounds are checked in the loaders (zeros past In/Out/HW), so 249/499-wide
+// layers and HW = 49 need no padding.
+struct Params {
+  inp: u32, out: u32, hw: u32, has_bias: u32,
+  h: u32, w: u32, kh: u32, kw: u32, s: u32, ph: u32, pw: u32, ow: u32,
+}
+alias XT = {{XT}};
+alias WT = {{WT}};
+@group(0) @binding(0) var<storage, read> x: array<XT>;
+@group(0) @binding(1) var<storage, read> wm: array<WT>;
+@group(0) @binding(2) var<storage, read> bias: array<f32>;
+// aux0..2 are stats, γ, β when LN, r, g (and a dummy) when EPI = 2.
+@group(0) @binding(3) var<storage, read> aux0: array<f32>;
+@group(0) @binding(4) var<storage, read> aux1: array<f32>;
+@group(0) @binding(5) var<storage, read> aux2: array<f32>;
+@group(0) @binding(6) var<storage, read_write> y: array<f32>;
+@group(0) @binding(7) var<uniform> p: Params;
+
+const LN: bool = {{LN}};
+const EPI: u32 = {{EPI}}u;
+const XV: bool = {{XV}};
+const WV: bool = {{WV}};
+const WG: u32 = {{WG}}u;
+const NT: u32 = WG * WG;         // invocations
+const T: u32 = 8u * WG;          // tile edge
+const T4: u32 = 2u * WG;         // vec4 per tile row of x
+const TK: u32 = 128u / WG;       // k per step
+const KQ: u32 = TK / 4u;         // vec4 per tile row of W
+const PER: u32 = 256u / NT;      // vec4 each invocation stages per matrix per step
+
+var<workgroup> As: array<vec4<f32>, 256>; // [o][k/4], T × KQ = 256
+var<workgroup> Bs: array<vec4<f32>, 256>; // [k][p/4], TK × T4 = 256
+
+// Element access whatever the binding type (substituted by engine/gpu: x1/w1 read one f32,
+// x4/w4 the aligned vec4 at index i4, used only when XV / WV).
+fn x1(i: u32) -> f32 { return {{X1}}; }
+fn x4(i4: u32) -> vec4<f32> { return {{X4}}; }
+fn w1(i: u32) -> f32 { return {{W1}}; }
+fn w4(i4: u32) -> vec4<f32> { return {{W4}}; }
+
+// ldw returns W[o, k..k+3] (zeros past In; o < Out checked by the caller).
+fn ldw(o: u32, k: u32) -> vec4<f32> {
+  if (WV) {
+    if (k < p.inp) { return w4((o * p.inp + k) / 4u); }
+    return vec4<f32>();
+  }
+  var v = vec4<f32>();
+  for (var i = 0u; i < 4u; i = i + 1u) {
+    if (k + i < p.inp) { v[i] = w1(o * p.inp + k + i); }
+  }
+  return v;
+}
+
+// ldx returns x[k, q..q+3] (zeros past HW; k < In checked by the caller).
+fn ldx(k: u32, q: u32) -> vec4<f32> {
+  if (XV) {
+    if (q < p.hw) { return x4((k * p.hw + q) / 4u); }
+    return vec4<f32>();
+  }
+  var v = vec4<f32>();
+  for (var i = 0u; i < 4u; i = i + 1u) {
+    if (q + i < p.hw) { v[i] = x1(k * p.hw + q + i); }
+  }
+  return v;
+}
+
+fn erf_as(z: f32) -> f32 {
+  let a = abs(z);
+  let t = 1.0 / (1.0 + 0.3275911 * a);
+  let poly = t * (0.254829592 + t * (-0.284496736 + t * (1.421413741 + t * (-1.453152027 + t * 1.061405429))));
+  return sign(z) * (1.0 - poly * exp(-a * a));
+}
+
+fn epi(v: f32, o: u32, q: u32) -> f32 {
+  if (EPI == 1u) { return 0.5 * v * (1.0 + erf_as(v * 0.70710678118654752)); }
+  if (EPI == 2u) { return aux0[o * p.hw + q] + aux1[o] * v; }
+  return v;
+}
+
+// store4 writes row o, pixels q0..q0+3 of the block (bias, epilogue, bounds).
+fn store4(o: u32, q0: u32, v: vec4<f32>) {
+  if (o >= p.out) { return; }
+  var bo = 0.0;
+  if (p.has_bias != 0u) { bo = bias[o]; }
+  for (var i = 0u; i < 4u; i = i + 1u) {
+    let q = q0 + i;
+    if (q < p.hw) { y[o * p.hw + q] = epi(v[i] + bo, o, q); }
+  }
+}
+
+@compute @workgroup_size({{WG}}, {{WG}})
+fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>,
+        @builtin(local_invocation_index) li: u32) {
+  let p0 = wg.x * T;
+  let o0 = wg.y * T;
+  let tx = lid.x;
+  let ty = lid.y;
+  // x loader: this invocation's pixels q .. q+3 (the same in every step) and first k row
+  let xq = p0 + 4u * (li % T4);
+  let xk = li / T4;
+  var mean = vec4<f32>();
+  var rstd = vec4<f32>(1.0);
+  if (LN) {
+    for (var i = 0u; i < 4u; i = i + 1u) {
+      if (xq + i < p.hw) {
+        mean[i] = aux0[xq + i];
+        rstd[i] = aux0[p.hw + xq + i];
+      }
+    }
+  }
+  var c00 = vec4<f32>(); var c01 = vec4<f32>(); var c02 = vec4<f32>(); var c03 = vec4<f32>();
+  var c04 = vec4<f32>(); var c05 = vec4<f32>(); var c06 = vec4<f32>(); var c07 = vec4<f32>();
+  var c10 = vec4<f32>(); var c11 = vec4<f32>(); var c12 = vec4<f32>(); var c13 = vec4<f32>();
+  var c14 = vec4<f32>(); var c15 = vec4<f32>(); var c16 = vec4<f32>(); var c17 = vec4<f32>();
+  let ra = 4u * ty;
+  let rb = ra + 4u * WG;
+  for (var k0 = 0u; k0 < p.inp; k0 = k0 + TK) {
+    for (var j = 0u; j < PER; j = j + 1u) {
+      let v = j * NT + li;
+      // W: tile row v / KQ, k quad v mod KQ
+      let ao = o0 + v / KQ;
+      var av = vec4<f32>();
+      if (ao < p.out) { av = ldw(ao, k0 + 4u * (v % KQ)); }
+      As[v] = av;
+      // x: k row xk + j·NT/T4 of the step, pixels xq..xq+3
+      let kk = xk + j * (NT / T4);
+      let k = k0 + kk;
+      var bv = vec4<f32>();
+      if (k < p.inp) {
+        bv = ldx(k, xq);
+        if (LN) { bv = select(vec4<f32>(), (bv - mean) * rstd * aux1[k] + aux2[k], xq + vec4<u32>(0u, 1u, 2u, 3u) < vec4<u32>(p.hw)); }
+      }
+      Bs[kk * T4 + (li % T4)] = bv;
+    }
+    workgroupBarrier();
+    for (var kq = 0u; kq < KQ; kq = kq + 1u) {
+      let a0 = As[(ra + 0u) * KQ + kq]; let a1 = As[(ra + 1u) * KQ + kq];
+      let a2 = As[(ra + 2u) * KQ + kq]; let a3 = As[(ra + 3u) * KQ + kq];
+      let a4 = As[(rb + 0u) * KQ + kq]; let a5 = As[(rb + 1u) * KQ + kq];
+      let a6 = As[(rb + 2u) * KQ + kq]; let a7 = As[(rb + 3u) * KQ + kq];
+      for (var i = 0u; i < 4u; i = i + 1u) {
+        let kk = 4u * kq + i;
+        let b0 = Bs[kk * T4 + tx];
+        let b1 = Bs[kk * T4 + WG + tx];
+        c00 = fma(vec4<f32>(a0[i]), b0, c00); c01 = fma(vec4<f32>(a1[i]), b0, c01);
+        c02 = fma(vec4<f32>(a2[i]), b0, c02); c03 = fma(vec4<f32>(a3[i]), b0, c03);
+        c04 = fma(vec4<f32>(a0[i]), b1, c04); c05 = fma(vec4<f32>(a1[i]), b1, c05);
+        c06 = fma(vec4<f32>(a2[i]), b1, c06); c07 = fma(vec4<f32>(a3[i]), b1, c07);
+        c10 = fma(vec4<f32>(a4[i]), b0, c10); c11 = fma(vec4<f32>(a5[i]), b0, c11);
+        c12 = fma(vec4<f32>(a6[i]), b0, c12); c13 = fma(vec4<f32>(a7[i]), b0, c13);
+        c14 = fma(vec4<f32>(a4[i]), b1, c14); c15 = fma(vec4<f32>(a5[i]), b1, c15);
+        c16 = fma(vec4<f32>(a6[i]), b1, c16); c17 = fma(vec4<f32>(a7[i]), b1, c17);
+      }
+    }
+    workgroupBarrier();
+  }
+  let qa = p0 + 4u * tx;
+  let qb = qa + 4u * WG;
+  let oa = o0 + ra;
+  let ob = o0 + rb;
+  store4(oa, qa, c00); store4(oa + 1u, qa, c01); store4(oa + 2u, qa, c02); store4(oa + 3u, qa, c03);
+  store4(oa, qb, c04); store4(oa + 1u, qb, c05); store4(oa + 2u, qb, c06); store4(oa + 3u, qb, c07);
+  store4(ob, qa, c10); store4(ob + 1u, qa, c11); store4(ob + 2u, qa, c12); store4(ob + 3u, qa, c13);
+  store4(ob, qb, c14); store4(ob + 1u, qb, c15); store4(ob + 2u, qb, c16); store4(ob + 3u, qb, c17);
+}
