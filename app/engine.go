@@ -271,6 +271,12 @@ func (s *engineState) install(ctx app.Context, v model.Variant, deploy model.Sta
 		s.orig[v.Name], s.origLabel[v.Name] = deploy, label
 		delete(s.masked, v.Name)
 		delete(s.densities, v.Name)
+		if s.sparsity != 0 {
+			// New original weights: every model goes back to its original
+			// weights, so that the classifier and the panels agree.
+			s.sparsity, s.masked, s.densities = 0, map[string]model.StateDict{}, map[string][]kernelLayer{}
+			report(ctx, func(p *page) { p.kv.Applied, p.kv.Sparsity = 0, 0 })
+		}
 	}
 	report(ctx, func(p *page) {
 		p.model = label
