@@ -30,11 +30,13 @@ alias WT = {{WT}};
 @group(0) @binding(0) var<storage, read> x: array<XT>;
 @group(0) @binding(1) var<storage, read> wm: array<WT>;
 @group(0) @binding(2) var<storage, read> bias: array<f32>;
-// aux0..2 are stats, γ, β when LN, r, g (and a dummy) when EPI = 2.
-@group(0) @binding(3) var<storage, read> aux0: array<f32>;
+// aux0..2 are stats, γ, β when LN, r, g (and a dummy) when EPI = 2. x, aux0 and y share the
+// type XT: when HW % 4 == 0 every row of them starts 16-byte aligned, so the stats, the residual
+// and the output are moved as vec4 too (one store per 4 outputs instead of 4).
+@group(0) @binding(3) var<storage, read> aux0: array<XT>;
 @group(0) @binding(4) var<storage, read> aux1: array<f32>;
 @group(0) @binding(5) var<storage, read> aux2: array<f32>;
-@group(0) @binding(6) var<storage, read_write> y: array<f32>;
+@group(0) @binding(6) var<storage, read_write> y: array<XT>;
 @group(0) @binding(7) var<uniform> p: Params;
 
 const LN: bool = {{LN}};
@@ -56,6 +58,10 @@ var<workgroup> Bs: array<vec4<f32>, 256>; // [k][p/4], TK × T4 = 256
 // x4/w4 the aligned vec4 at index i4, used only when XV / WV).
 fn x1(i: u32) -> f32 { return {{X1}}; }
 fn x4(i4: u32) -> vec4<f32> { return {{X4}}; }
+fn r1(i: u32) -> f32 { return {{R1}}; }
+fn r4(i4: u32) -> vec4<f32> { return {{R4}}; }
+fn y1(i: u32, v: f32) { {{Y1}}; }
+fn y4(i4: u32, v: vec4<f32>) { {{Y4}}; }
 fn w1(i: u32) -> f32 { return {{W1}}; }
 fn w4(i4: u32) -> vec4<f32> { return {{W4}}; }
 
@@ -92,9 +98,16 @@ fn erf_as(z: f32) -> f32 {
   return sign(z) * (1.0 - poly * exp(-a * a));
 }
 
+fn erf_as4(z: vec4<f32>) -> vec4<f32> {
+  let a = abs(z);
+  let t = 1.0 / (1.0 + 0.3275911 * a);
+  let poly = t * (0.254829592 + t * (-0.284496736 + t * (1.421413741 + t * (-1.453152027 + t * 1.061405429))));
+  return sign(z) * (1.0 - poly * exp(-a * a));
+}
+
 fn epi(v: f32, o: u32, q: u32) -> f32 {
   if (EPI == 1u) { return 0.5 * v * (1.0 + erf_as(v * 0.70710678118654752)); }
-  if (EPI == 2u) { return aux0[o * p.hw + q] + aux1[o] * v; }
+  if (EPI == 2u) { return r1(o * p.hw + q) + aux1[o] * v; }
   return v;
 }
 
@@ -103,9 +116,18 @@ fn store4(o: u32, q0: u32, v: vec4<f32>) {
   if (o >= p.out) { return; }
   var bo = 0.0;
   if (p.has_bias != 0u) { bo = bias[o]; }
+  if (XV) {
+    if (q0 >= p.hw) { return; }
+    let i4 = (o * p.hw + q0) / 4u;
+    var r = v + bo;
+    if (EPI == 1u) { r = 0.5 * r * (1.0 + erf_as4(r * 0.70710678118654752)); }
+    if (EPI == 2u) { r = r4(i4) + aux1[o] * r; }
+    y4(i4, r);
+    return;
+  }
   for (var i = 0u; i < 4u; i = i + 1u) {
     let q = q0 + i;
-    if (q < p.hw) { y[o * p.hw + q] = epi(v[i] + bo, o, q); }
+    if (q < p.hw) { y1(o * p.hw + q, epi(v[i] + bo, o, q)); }
   }
 }
 
@@ -124,8 +146,8 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid:
   if (LN) {
     for (var i = 0u; i < 4u; i = i + 1u) {
       if (xq + i < p.hw) {
-        mean[i] = aux0[xq + i];
-        rstd[i] = aux0[p.hw + xq + i];
+        mean[i] = r1(xq + i);
+        rstd[i] = r1(p.hw + xq + i);
       }
     }
   }

@@ -45,6 +45,15 @@ type Config struct {
 	Forwards    bool   // include whole-network forwards
 	Sparsity    float64
 	Log         func(string) // progress lines (may be nil)
+	// AB, when set, measures each layer row (not the sparse ones) as an interleaved A/B of two
+	// fast variants instead of fast vs direct: AB.Set(true) selects A, Set(false) B.
+	AB *AB
+}
+
+// AB names a switch between two fast variants (e.g. gpu.GEMMVec4 on/off) for Config.AB.
+type AB struct {
+	Name string
+	Set  func(on bool)
 }
 
 // Row is one measured layer or forward.
@@ -67,6 +76,10 @@ type Row struct {
 	DirectMinMs    float64 `json:"direct_min_ms,omitempty"`
 	Speedup        float64 `json:"speedup_vs_direct,omitempty"`
 	Note           string  `json:"note,omitempty"`
+	// A/B rows (Config.AB): the median with the switch off, and off/on.
+	ABName        string  `json:"ab,omitempty"`
+	ABOffMedianMs float64 `json:"ab_off_median_ms,omitempty"`
+	ABSpeedup     float64 `json:"ab_speedup,omitempty"`
 	// FastMsByOp (forward rows): wall ms of the last fast sample by op kind, each op timed to the
 	// end of its submit (the elementwise ops recorded before it included).
 	FastMsByOp map[string]float64 `json:"fast_ms_by_op,omitempty"`
@@ -113,13 +126,20 @@ func Run(b *gpu.Backend, cfg Config, m Machine) (*Report, error) {
 		if cfg.Filter != "" && !strings.Contains(l.name, cfg.Filter) {
 			continue
 		}
-		r, err := measureLayer(b, l, cfg.Reps)
+		var r Row
+		if cfg.AB != nil && !l.sparse {
+			r, err = measureAB(b, l, cfg.Reps, cfg.AB)
+		} else {
+			r, err = measureLayer(b, l, cfg.Reps)
+		}
 		if err != nil {
 			return nil, fmt.Errorf("bench %s: %w", l.name, err)
 		}
 		r.PctPeak = 100 * r.GFLOPs / peak.GFLOPs
 		rep.Rows = append(rep.Rows, r)
-		if r.NoSkipMedianMs > 0 {
+		if r.ABName != "" {
+			logf("%-32s %s on %8.2f ms  off %8.2f ms  x%.2f  %.1f GFLOP/s (%.1f%% peak)", r.Name, r.ABName, r.MedianMs, r.ABOffMedianMs, r.ABSpeedup, r.GFLOPs, r.PctPeak)
+		} else if r.NoSkipMedianMs > 0 {
 			logf("%-32s zero-skip %8.2f ms  no skip %8.2f ms  x%.2f", r.Name, r.MedianMs, r.NoSkipMedianMs, r.SparseSpeedup)
 		} else {
 			logf("%-32s fast %8.2f ms  direct %8.2f ms  x%.2f  %.1f GFLOP/s (%.1f%% peak)", r.Name, r.MedianMs, r.DirectMedianMs, r.Speedup, r.GFLOPs, r.PctPeak)
@@ -364,6 +384,66 @@ func convLayer(name string, p op.Conv2D, r *rand.Rand) layer {
 		shapes: [][]int{{p.Cin, p.H, p.W}, {p.Cout, p.Cin, p.KH, p.KW}, {p.Cout}},
 		call:   func(b *gpu.Backend, in []op.Tensor) (op.Tensor, error) { return b.Conv2D(in[0], in[1], in[2], p) },
 	}
+}
+
+// measureAB times l with ab on and off, interleaved after one warm-up of each (fast kernels).
+func measureAB(b *gpu.Backend, l layer, reps int, ab *AB) (Row, error) {
+	defer ab.Set(true)
+	b.Direct = false
+	row := Row{Name: l.name, Kind: l.kind, Shape: l.shape, MACs: l.macs, Reps: reps, ABName: ab.Name}
+	var on, off []float64
+	err := withInputs(b, l, func(run func() error) error {
+		for i := -1; i < reps; i++ {
+			for _, v := range []bool{true, false} {
+				ab.Set(v)
+				t0 := time.Now()
+				if err := run(); err != nil {
+					return err
+				}
+				ms := float64(time.Since(t0).Nanoseconds()) / 1e6
+				if i >= 0 && v {
+					on = append(on, ms)
+				} else if i >= 0 {
+					off = append(off, ms)
+				}
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return row, err
+	}
+	sort.Float64s(on)
+	sort.Float64s(off)
+	row.MedianMs, row.MinMs, row.GFLOPs = on[reps/2], on[0], 2*l.macs/(on[reps/2]*1e6)
+	row.ABOffMedianMs, row.ABSpeedup = off[reps/2], off[reps/2]/on[reps/2]
+	row.Note = fmt.Sprintf("A/B of %s on vs off (fast kernels, interleaved)", ab.Name)
+	return row, nil
+}
+
+// withInputs uploads l's inputs and calls f with a function that runs l once and flushes.
+func withInputs(b *gpu.Backend, l layer, f func(run func() error) error) error {
+	in := make([]op.Tensor, len(l.inputs))
+	defer func() {
+		for _, t := range in {
+			b.Free(t)
+		}
+	}()
+	for i, v := range l.inputs {
+		t, err := b.Upload(v, l.shapes[i]...)
+		if err != nil {
+			return err
+		}
+		in[i] = t
+	}
+	return f(func() error {
+		y, err := l.call(b, in)
+		if err != nil {
+			return err
+		}
+		defer b.Free(y)
+		return b.Flush()
+	})
 }
 
 func measureLayer(b *gpu.Backend, l layer, reps int) (Row, error) {

@@ -147,20 +147,29 @@ func (b *Backend) matmulFastV4(opName string, xt, wt, bt *Tensor, ln []*Tensor, 
 		tile = 128
 	}
 	subst := map[string]string{"LN": strconv.FormatBool(ln != nil), "EPI": strconv.Itoa(epi), "WG": strconv.Itoa(tile / 8)}
+	// element access by binding type: x, aux0 (stats or residual) and y are vec4 arrays when
+	// HW % 4 == 0, W when In % 4 == 0
+	xv, wv := p.HW%4 == 0, p.In%4 == 0
+	subst["XV"], subst["WV"] = strconv.FormatBool(xv), strconv.FormatBool(wv)
 	for _, m := range []struct {
 		name, arr string
 		vec       bool
-	}{{"X", "x", p.HW%4 == 0}, {"W", "wm", p.In%4 == 0}} {
-		subst[m.name+"V"] = strconv.FormatBool(m.vec)
+	}{{"X", "x", xv}, {"R", "aux0", xv}, {"W", "wm", wv}} {
 		if m.vec {
-			subst[m.name+"T"] = "vec4<f32>"
 			subst[m.name+"1"] = m.arr + "[i / 4u][i % 4u]"
 			subst[m.name+"4"] = m.arr + "[i4]"
 		} else {
-			subst[m.name+"T"] = "f32"
 			subst[m.name+"1"] = m.arr + "[i]"
 			subst[m.name+"4"] = "vec4<f32>(" + m.arr + "[4u * i4], " + m.arr + "[4u * i4 + 1u], " + m.arr + "[4u * i4 + 2u], " + m.arr + "[4u * i4 + 3u])"
 		}
+	}
+	subst["XT"], subst["WT"] = "f32", "f32"
+	subst["Y1"], subst["Y4"] = "y[i] = v", "for (var j = 0u; j < 4u; j = j + 1u) { y[4u * i4 + j] = v[j]; }"
+	if xv {
+		subst["XT"], subst["Y1"], subst["Y4"] = "vec4<f32>", "y[i / 4u][i % 4u] = v", "y[i4] = v"
+	}
+	if wv {
+		subst["WT"] = "vec4<f32>"
 	}
 	aux := []*Tensor{nil, nil, nil}
 	if ln != nil {
