@@ -16,10 +16,11 @@
 // invocations read neighbouring k of a row), x as [k][p/4] (an invocation keeps the same 4 pixels
 // through the step, so their LayerNorm statistics stay in registers): 16 operations at T = 64
 // (4 at T = 128), or 4 scalar loads per vec4 where the row length is not a multiple of 4.
-// Dispatch: (ceil(HW/T), ceil(Out/T), 1) workgroups of WG×WG invocations. A workgroup owns a
-// T (o) × T (p) tile; invocation (tx, ty) owns the 8×8 block o ∈ o0 + {4ty..4ty+3, 4WG+4ty..},
-// p ∈ p0 + {4tx..4tx+3, 4WG+4tx..}. Per 4 k: 8 vec4 of As (its 8 rows, 4 k each) and 8 of Bs
-// feed 256 FMAs. Bounds are checked in the loaders (zeros past In/Out/HW), so 249/499-wide
+// Dispatch: (ceil(HW/TP), ceil(Out/T), 1) workgroups of WG×WG invocations, TP = 4·WG·PB. A
+// workgroup owns a T (o) × TP (p) tile; invocation (tx, ty) owns the 8 × 4PB block
+// o ∈ o0 + {4ty..4ty+3, 4WG+4ty..}, p ∈ p0 + {4tx..4tx+3, 4WG+4tx.., (PB = 4) 8WG+4tx.., 12WG+4tx..}.
+// Per 4 k: 8 vec4 of As (its 8 rows, 4 k each) and 4PB of Bs feed 128·PB FMAs (PB = 4: 24 loads
+// per 512 FMAs instead of 16 per 256; more accumulators spill, which costs less on lavapipe). Bounds are checked in the loaders (zeros past In/Out/HW), so 249/499-wide
 // layers and HW = 49 need no padding.
 struct Params {
   inp: u32, out: u32, hw: u32, has_bias: u32,
@@ -49,10 +50,14 @@ const T: u32 = 8u * WG;          // tile edge
 const T4: u32 = 2u * WG;         // vec4 per tile row of x
 const TK: u32 = 128u / WG;       // k per step
 const KQ: u32 = TK / 4u;         // vec4 per tile row of W
-const PER: u32 = 256u / NT;      // vec4 each invocation stages per matrix per step
+const PER: u32 = 256u / NT;      // vec4 of W each invocation stages per step
+const PB: u32 = {{PB}}u;          // 4-pixel groups per invocation (2, or 4 with WG = 8)
+const TP: u32 = 4u * WG * PB;    // tile width in pixels
+const T4P: u32 = WG * PB;        // vec4 per tile row of x
+const PERX: u32 = TK * T4P / NT; // vec4 of x each invocation stages per step
 
 var<workgroup> As: array<vec4<f32>, 256>; // [o][k/4], T × KQ = 256
-var<workgroup> Bs: array<vec4<f32>, 256>; // [k][p/4], TK × T4 = 256
+var<workgroup> Bs: array<vec4<f32>, {{BS}}>; // [k][p/4], TK × T4P
 
 // Element access whatever the binding type (substituted by engine/gpu: x1/w1 read one f32,
 // x4/w4 the aligned vec4 at index i4, used only when XV / WV).
@@ -134,13 +139,13 @@ fn store4(o: u32, q0: u32, v: vec4<f32>) {
 @compute @workgroup_size({{WG}}, {{WG}})
 fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>,
         @builtin(local_invocation_index) li: u32) {
-  let p0 = wg.x * T;
+  let p0 = wg.x * TP;
   let o0 = wg.y * T;
   let tx = lid.x;
   let ty = lid.y;
   // x loader: this invocation's pixels q .. q+3 (the same in every step) and first k row
-  let xq = p0 + 4u * (li % T4);
-  let xk = li / T4;
+  let xq = p0 + 4u * (li % T4P);
+  let xk = li / T4P;
   var mean = vec4<f32>();
   var rstd = vec4<f32>(1.0);
   if (LN) {
@@ -155,6 +160,11 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid:
   var c04 = vec4<f32>(); var c05 = vec4<f32>(); var c06 = vec4<f32>(); var c07 = vec4<f32>();
   var c10 = vec4<f32>(); var c11 = vec4<f32>(); var c12 = vec4<f32>(); var c13 = vec4<f32>();
   var c14 = vec4<f32>(); var c15 = vec4<f32>(); var c16 = vec4<f32>(); var c17 = vec4<f32>();
+  // PB = 4: columns b2, b3
+  var d00 = vec4<f32>(); var d01 = vec4<f32>(); var d02 = vec4<f32>(); var d03 = vec4<f32>();
+  var d04 = vec4<f32>(); var d05 = vec4<f32>(); var d06 = vec4<f32>(); var d07 = vec4<f32>();
+  var d10 = vec4<f32>(); var d11 = vec4<f32>(); var d12 = vec4<f32>(); var d13 = vec4<f32>();
+  var d14 = vec4<f32>(); var d15 = vec4<f32>(); var d16 = vec4<f32>(); var d17 = vec4<f32>();
   let ra = 4u * ty;
   let rb = ra + 4u * WG;
   for (var k0 = 0u; k0 < p.inp; k0 = k0 + TK) {
@@ -165,15 +175,17 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid:
       var av = vec4<f32>();
       if (ao < p.out) { av = ldw(ao, k0 + 4u * (v % KQ)); }
       As[v] = av;
-      // x: k row xk + j·NT/T4 of the step, pixels xq..xq+3
-      let kk = xk + j * (NT / T4);
+    }
+    for (var j = 0u; j < PERX; j = j + 1u) {
+      // x: k row xk + j·NT/T4P of the step, pixels xq..xq+3
+      let kk = xk + j * (NT / T4P);
       let k = k0 + kk;
       var bv = vec4<f32>();
       if (k < p.inp) {
         bv = ldx(k, xq);
         if (LN) { bv = select(vec4<f32>(), (bv - mean) * rstd * aux1[k] + aux2[k], xq + vec4<u32>(0u, 1u, 2u, 3u) < vec4<u32>(p.hw)); }
       }
-      Bs[kk * T4 + (li % T4)] = bv;
+      Bs[kk * T4P + (li % T4P)] = bv;
     }
     workgroupBarrier();
     for (var kq = 0u; kq < KQ; kq = kq + 1u) {
@@ -183,8 +195,8 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid:
       let a6 = As[(rb + 2u) * KQ + kq]; let a7 = As[(rb + 3u) * KQ + kq];
       for (var i = 0u; i < 4u; i = i + 1u) {
         let kk = 4u * kq + i;
-        let b0 = Bs[kk * T4 + tx];
-        let b1 = Bs[kk * T4 + WG + tx];
+        let b0 = Bs[kk * T4P + tx];
+        let b1 = Bs[kk * T4P + WG + tx];
         c00 = fma(vec4<f32>(a0[i]), b0, c00); c01 = fma(vec4<f32>(a1[i]), b0, c01);
         c02 = fma(vec4<f32>(a2[i]), b0, c02); c03 = fma(vec4<f32>(a3[i]), b0, c03);
         c04 = fma(vec4<f32>(a0[i]), b1, c04); c05 = fma(vec4<f32>(a1[i]), b1, c05);
@@ -193,6 +205,18 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid:
         c12 = fma(vec4<f32>(a6[i]), b0, c12); c13 = fma(vec4<f32>(a7[i]), b0, c13);
         c14 = fma(vec4<f32>(a4[i]), b1, c14); c15 = fma(vec4<f32>(a5[i]), b1, c15);
         c16 = fma(vec4<f32>(a6[i]), b1, c16); c17 = fma(vec4<f32>(a7[i]), b1, c17);
+        if (PB == 4u) {
+          let b2 = Bs[kk * T4P + 2u * WG + tx];
+          let b3 = Bs[kk * T4P + 3u * WG + tx];
+          d00 = fma(vec4<f32>(a0[i]), b2, d00); d01 = fma(vec4<f32>(a1[i]), b2, d01);
+          d02 = fma(vec4<f32>(a2[i]), b2, d02); d03 = fma(vec4<f32>(a3[i]), b2, d03);
+          d04 = fma(vec4<f32>(a0[i]), b3, d04); d05 = fma(vec4<f32>(a1[i]), b3, d05);
+          d06 = fma(vec4<f32>(a2[i]), b3, d06); d07 = fma(vec4<f32>(a3[i]), b3, d07);
+          d10 = fma(vec4<f32>(a4[i]), b2, d10); d11 = fma(vec4<f32>(a5[i]), b2, d11);
+          d12 = fma(vec4<f32>(a6[i]), b2, d12); d13 = fma(vec4<f32>(a7[i]), b2, d13);
+          d14 = fma(vec4<f32>(a4[i]), b3, d14); d15 = fma(vec4<f32>(a5[i]), b3, d15);
+          d16 = fma(vec4<f32>(a6[i]), b3, d16); d17 = fma(vec4<f32>(a7[i]), b3, d17);
+        }
       }
     }
     workgroupBarrier();
@@ -205,4 +229,12 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid:
   store4(oa, qb, c04); store4(oa + 1u, qb, c05); store4(oa + 2u, qb, c06); store4(oa + 3u, qb, c07);
   store4(ob, qa, c10); store4(ob + 1u, qa, c11); store4(ob + 2u, qa, c12); store4(ob + 3u, qa, c13);
   store4(ob, qb, c14); store4(ob + 1u, qb, c15); store4(ob + 2u, qb, c16); store4(ob + 3u, qb, c17);
+  if (PB == 4u) {
+    let qc = qa + 8u * WG;
+    let qd = qa + 12u * WG;
+    store4(oa, qc, d00); store4(oa + 1u, qc, d01); store4(oa + 2u, qc, d02); store4(oa + 3u, qc, d03);
+    store4(oa, qd, d04); store4(oa + 1u, qd, d05); store4(oa + 2u, qd, d06); store4(oa + 3u, qd, d07);
+    store4(ob, qc, d10); store4(ob + 1u, qc, d11); store4(ob + 2u, qc, d12); store4(ob + 3u, qc, d13);
+    store4(ob, qd, d14); store4(ob + 1u, qd, d15); store4(ob + 2u, qd, d16); store4(ob + 3u, qd, d17);
+  }
 }

@@ -51,6 +51,10 @@ var dwFastAlways = false
 // GEMM with vec4 loaders, instead of matmul_fast.wgsl.
 var GEMMVec4 = true
 
+// GEMMLong gives matmul_fast_v4.wgsl's invocations 8 × 16 blocks (tile 64 × 128, PB = 4) where
+// HW ≥ 128, before GEMMWide's 128×128 tiles.
+var GEMMLong = true
+
 // Params mirrors of the fast kernels (checked by TestParamsLayout like the direct ones).
 type (
 	dwFastParams struct {
@@ -142,11 +146,16 @@ func (b *Backend) matmulFastConv(opName string, xt, wt, bt *Tensor, ln []*Tensor
 
 // matmulFastV4 records matmul_fast_v4.wgsl (matmulFast with vec4 loaders).
 func (b *Backend) matmulFastV4(opName string, xt, wt, bt *Tensor, ln []*Tensor, res []*Tensor, epi int, p op.Linear) (*Tensor, error) {
-	tile := 64
-	if GEMMWide && p.Out >= 128 && p.HW >= 128 {
+	tile, pb := 64, 2
+	switch {
+	case GEMMLong && p.HW >= 128:
+		pb = 4
+	case GEMMWide && p.Out >= 128 && p.HW >= 128:
 		tile = 128
 	}
-	subst := map[string]string{"LN": strconv.FormatBool(ln != nil), "EPI": strconv.Itoa(epi), "WG": strconv.Itoa(tile / 8)}
+	tp := tile / 2 * pb // 4·WG·PB pixels
+	subst := map[string]string{"LN": strconv.FormatBool(ln != nil), "EPI": strconv.Itoa(epi), "WG": strconv.Itoa(tile / 8),
+		"PB": strconv.Itoa(pb), "BS": strconv.Itoa(128 * pb)}
 	// element access by binding type: x, aux0 (stats or residual) and y are vec4 arrays when
 	// HW % 4 == 0, W when In % 4 == 0
 	xv, wv := p.HW%4 == 0, p.In%4 == 0
@@ -179,7 +188,7 @@ func (b *Backend) matmulFastV4(opName string, xt, wt, bt *Tensor, ln []*Tensor, 
 		copy(aux, res)
 	}
 	prm := matmulFastParams{Inp: u(p.In), Out: u(p.Out), HW: u(p.HW), HasBias: b2u(bt != nil)}
-	grid := [3]uint32{u(ceilDiv(p.HW, tile)), u(ceilDiv(p.Out, tile)), 1}
+	grid := [3]uint32{u(ceilDiv(p.HW, tp)), u(ceilDiv(p.Out, tile)), 1}
 	return b.run(opName, "matmul_fast_v4", subst, prm, []*Tensor{xt, wt, bt, aux[0], aux[1], aux[2]}, grid, p.Out, p.HW)
 }
 

@@ -187,15 +187,15 @@ func TestFastDWConvSingle(t *testing.T) {
 }
 
 func TestFastPointwise(t *testing.T) {
-	for _, v4 := range []bool{true, false} {
-		for _, wide := range []bool{true, false} {
-			t.Run(fmt.Sprintf("v4=%v/wide=%v", v4, wide), func(t *testing.T) {
-				saved, savedV4 := GEMMWide, GEMMVec4
-				GEMMWide, GEMMVec4 = wide, v4
-				defer func() { GEMMWide, GEMMVec4 = saved, savedV4 }()
-				testFastPointwise(t)
-			})
-		}
+	for _, c := range []struct{ v4, wide, long bool }{
+		{true, true, true}, {true, true, false}, {true, false, false}, {false, true, false}, {false, false, false},
+	} {
+		t.Run(fmt.Sprintf("v4=%v/wide=%v/long=%v", c.v4, c.wide, c.long), func(t *testing.T) {
+			saved, savedV4, savedLong := GEMMWide, GEMMVec4, GEMMLong
+			GEMMWide, GEMMVec4, GEMMLong = c.wide, c.v4, c.long
+			defer func() { GEMMWide, GEMMVec4, GEMMLong = saved, savedV4, savedLong }()
+			testFastPointwise(t)
+		})
 	}
 }
 
