@@ -375,6 +375,14 @@ func slakTLayers() []layer {
 	return ls
 }
 
+// sparseModel is the cost model that explains the *_sparse40 rows on lavapipe, where a memory
+// access (a loop over the SIMD lanes, vec4 ≈ 1.2 scalar) costs ≈ 16 FMAs: dwconv_fast.wgsl's
+// sliding window spends per tap and 2×16 output block 1 weight + 2 window loads on 32 FMAs
+// (3·16 + 32 = 80 FMA-equivalents); skipping a zero tap (40%) saves only its 32 FMAs, never the
+// loads (≤ 80/67 = 1.19× before the branch's cost); a compressed tap list breaks the window, so
+// each non-zero tap reloads its 2×16 inputs (8 vec4 ≈ 10 loads: 0.6·(11·16 + 32) = 125, 0.64×).
+const sparseModel = "Model (lavapipe, 1 memory op ≈ 16 FMAs): dense sliding window 80 FMA-eq per tap and 2x16 block (1 weight + 2 window loads + 32 FMAs); zero-tap skip at 40% ≥ 67 (≤ 1.19x); compressed tap list without the window 0.6·(11·16+32) = 125 (0.64x): loads, not FMAs, bound the kernel"
+
 func convLayer(name string, p op.Conv2D, r *rand.Rand) layer {
 	return layer{
 		name: name, kind: "conv2d",
@@ -492,7 +500,7 @@ func measureLayer(b *gpu.Backend, l layer, reps int) (Row, error) {
 		sort.Float64s(off)
 		row.MedianMs, row.MinMs, row.GFLOPs = on[reps/2], on[0], 2*l.macs/(on[reps/2]*1e6)
 		row.NoSkipMedianMs, row.SparseSpeedup = off[reps/2], off[reps/2]/on[reps/2]
-		row.Note = "fast kernel with zero-tap skip vs without (same weights, interleaved); GFLOP/s count dense MACs"
+		row.Note = "fast kernel with zero-tap skip vs without (same weights, interleaved); GFLOP/s count dense MACs. " + sparseModel
 		return row, nil
 	}
 	med, mn, dmed, dmn, err := paired(b, reps, true, run)
