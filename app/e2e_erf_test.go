@@ -337,3 +337,49 @@ func TestBrowserERFFull(t *testing.T) {
 		t.Errorf("console errors or uncaught exceptions:\n%s", strings.Join(errs, "\n"))
 	}
 }
+
+// TestBrowserBenchRecord runs the whole in-browser benchmark (every layer row,
+// and the whole forwards unless SLAK_E2E_BENCH_FORWARDS=0) on SwiftShader and
+// writes its JSON report to $SLAK_E2E_BENCH_OUT. It is a measurement, not a
+// check, so it runs only when that variable is set (the README's browser
+// numbers come from it):
+//
+//	SLAK_E2E_BENCH_OUT=/tmp/browser-bench.json go test ./app -run TestBrowserBenchRecord -timeout 60m -v
+func TestBrowserBenchRecord(t *testing.T) {
+	out := os.Getenv("SLAK_E2E_BENCH_OUT")
+	if out == "" {
+		t.Skip("set SLAK_E2E_BENCH_OUT=file.json to record the in-browser benchmark")
+	}
+	requireBrowser(t)
+	root := buildSite(t)
+	srv := httptest.NewServer(newHandler(root))
+	defer srv.Close()
+	b := newBrowser(t, true)
+	if _, err := chromedp.Run(b.ctx, chromedp.Navigate(srv.URL+"/bench")); err != nil {
+		t.Fatal(err)
+	}
+	b.poll(t, "the bench page", `document.querySelector('.shell').dataset.ready === 'true' && !!document.querySelector('#bench-run') && !document.querySelector('#bench-run').disabled`, time.Minute)
+	b.setValue(t, "#bench-filter", os.Getenv("SLAK_E2E_BENCH_FILTER"), "change")
+	reps := os.Getenv("SLAK_E2E_BENCH_REPS")
+	if reps == "" {
+		reps = "10"
+	}
+	b.setValue(t, "#bench-reps", reps, "change")
+	if os.Getenv("SLAK_E2E_BENCH_FORWARDS") != "0" {
+		b.click(t, "#bench-forwards")
+	}
+	t0 := time.Now()
+	b.click(t, "#bench-run")
+	if _, err := chromedp.Run(b.ctx, chromedp.Poll[chromedp.Void](`!document.querySelector('#bench-progress') && (document.querySelector('#bench-json').textContent !== '' || document.querySelector('#bench-error'))`,
+		chromedp.WithPollingTimeout(55*time.Minute), chromedp.WithPollingInterval(time.Second))); err != nil {
+		t.Fatalf("waiting for the benchmark: %v", err)
+	}
+	if e := b.text(t, "#bench-error"); e != "" {
+		t.Fatalf("bench error: %s", e)
+	}
+	js := evalT[string](t, b, `document.querySelector('#bench-json').textContent`)
+	if err := os.WriteFile(out, []byte(js), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("in-browser benchmark in %.0f s → %s", time.Since(t0).Seconds(), out)
+}

@@ -76,6 +76,7 @@ type engineRequest struct {
 	Sparsity           int // %
 	BenchFilter        string
 	BenchReps          int
+	BenchForwards      bool
 }
 
 // engineRequests feeds the engine goroutine; the UI never blocks on it
@@ -938,7 +939,7 @@ func (s *engineState) runBench(ctx app.Context, req engineRequest) {
 	})
 	nav := js.Global().Get("navigator")
 	m := bench.Machine{NProc: nav.Get("hardwareConcurrency").Int(), OS: nav.Get("userAgent").String(), Note: "in-browser (WebGPU, " + s.engine + ")"}
-	cfg := bench.Config{Reps: max(1, req.BenchReps), Filter: req.BenchFilter, Log: func(line string) {
+	cfg := bench.Config{Reps: max(1, req.BenchReps), Filter: req.BenchFilter, Forwards: req.BenchForwards, Log: func(line string) {
 		report(ctx, func(p *page) { p.bench.Lines = append(p.bench.Lines, line) })
 		yield() // let the page render between rows
 	}}

@@ -108,6 +108,7 @@ type benchState struct {
 	Running     bool
 	Filter      string
 	Reps        int
+	Forwards    bool // include whole SLaK-T, ConvNeXt-T and RepLKNet-31B forwards (minutes on a software adapter)
 	Lines       []string
 	Rows        []benchRow
 	Peak        float64
@@ -576,6 +577,11 @@ func (p *page) renderBench() app.UI {
 				app.Label().For("bench-reps").Text(" samples per row "),
 				app.Input().ID("bench-reps").Type("number").Min(1).Max(50).Value(fmt.Sprint(b.Reps)).Disabled(b.Running).
 					OnChange(func(ctx app.Context, e app.Event) { fmt.Sscan(ctx.JSSrc().Get("value").String(), &b.Reps) }),
+				app.Label().For("bench-forwards").Body(
+					app.Input().ID("bench-forwards").Type("checkbox").Checked(b.Forwards).Disabled(b.Running).
+						OnChange(func(ctx app.Context, e app.Event) { b.Forwards = ctx.JSSrc().Get("checked").Bool() }),
+					app.Text(" whole forwards (SLaK-T, ConvNeXt-T, RepLKNet-31B: minutes on a software GPU)"),
+				),
 				app.Button().ID("bench-run").Class("btn btn-primary").Disabled(b.Running || !p.ready).OnClick(p.onBenchRun).Text("Run"),
 				app.Button().ID("bench-copy").Class("btn").Disabled(b.JSON == "").OnClick(p.onBenchCopy).Text("Copy JSON"),
 				app.Span().ID("bench-copied").Class("note").Text(b.Copied),
