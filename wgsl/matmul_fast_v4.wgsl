@@ -16,11 +16,13 @@
 // invocations read neighbouring k of a row), x as [k][p/4] (an invocation keeps the same 4 pixels
 // through the step, so their LayerNorm statistics stay in registers): 16 operations at T = 64
 // (4 at T = 128), or 4 scalar loads per vec4 where the row length is not a multiple of 4.
-// Dispatch: (ceil(HW/TP), ceil(Out/T), 1) workgroups of WG×WG invocations, TP = 4·WG·PB. A
-// workgroup owns a T (o) × TP (p) tile; invocation (tx, ty) owns the 8 × 4PB block
-// o ∈ o0 + {4ty..4ty+3, 4WG+4ty..}, p ∈ p0 + {4tx..4tx+3, 4WG+4tx.., (PB = 4) 8WG+4tx.., 12WG+4tx..}.
+// Dispatch: (ceil(HW/TP), ceil(Out/TO), 1) workgroups of WG×WG invocations, TP = 4·WG·PB,
+// TO = 4·WG·OB. A workgroup owns a TO (o) × TP (p) tile; invocation (tx, ty) owns the 4OB × 4PB
+// block o ∈ o0 + {4ty..4ty+3, 4WG+4ty.., (OB = 4) 8WG+4ty.., 12WG+4ty..},
+// p ∈ p0 + {4tx..4tx+3, 4WG+4tx.., (PB = 4) 8WG+4tx.., 12WG+4tx..}; PB = OB = 4 is not supported.
 // Per 4 k: 8 vec4 of As (its 8 rows, 4 k each) and 4PB of Bs feed 128·PB FMAs (PB = 4: 24 loads
-// per 512 FMAs instead of 16 per 256; more accumulators spill, which costs less on lavapipe). Bounds are checked in the loaders (zeros past In/Out/HW), so 249/499-wide
+// per 512 FMAs instead of 16 per 256; more accumulators spill, which costs less on lavapipe);
+// OB = 4 is the same for rows (16 × 8 blocks, for HW < 128). Bounds are checked in the loaders (zeros past In/Out/HW), so 249/499-wide
 // layers and HW = 49 need no padding.
 struct Params {
   inp: u32, out: u32, hw: u32, has_bias: u32,
@@ -50,13 +52,15 @@ const T: u32 = 8u * WG;          // tile edge
 const T4: u32 = 2u * WG;         // vec4 per tile row of x
 const TK: u32 = 128u / WG;       // k per step
 const KQ: u32 = TK / 4u;         // vec4 per tile row of W
-const PER: u32 = 256u / NT;      // vec4 of W each invocation stages per step
+const OB: u32 = {{OB}}u;          // 4-row groups per invocation (2, or 4 with WG = 8)
+const TO: u32 = 4u * WG * OB;    // tile height in rows
+const PER: u32 = TO * KQ / NT;   // vec4 of W each invocation stages per step
 const PB: u32 = {{PB}}u;          // 4-pixel groups per invocation (2, or 4 with WG = 8)
 const TP: u32 = 4u * WG * PB;    // tile width in pixels
 const T4P: u32 = WG * PB;        // vec4 per tile row of x
 const PERX: u32 = TK * T4P / NT; // vec4 of x each invocation stages per step
 
-var<workgroup> As: array<vec4<f32>, 256>; // [o][k/4], T × KQ = 256
+var<workgroup> As: array<vec4<f32>, {{AS}}>; // [o][k/4], TO × KQ
 var<workgroup> Bs: array<vec4<f32>, {{BS}}>; // [k][p/4], TK × T4P
 
 // Element access whatever the binding type (substituted by engine/gpu: x1/w1 read one f32,
@@ -140,7 +144,7 @@ fn store4(o: u32, q0: u32, v: vec4<f32>) {
 fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>,
         @builtin(local_invocation_index) li: u32) {
   let p0 = wg.x * TP;
-  let o0 = wg.y * T;
+  let o0 = wg.y * TO;
   let tx = lid.x;
   let ty = lid.y;
   // x loader: this invocation's pixels q .. q+3 (the same in every step) and first k row
@@ -167,6 +171,8 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid:
   var d14 = vec4<f32>(); var d15 = vec4<f32>(); var d16 = vec4<f32>(); var d17 = vec4<f32>();
   let ra = 4u * ty;
   let rb = ra + 4u * WG;
+  let rc = ra + 8u * WG;  // OB = 4
+  let rd = ra + 12u * WG;
   for (var k0 = 0u; k0 < p.inp; k0 = k0 + TK) {
     for (var j = 0u; j < PER; j = j + 1u) {
       let v = j * NT + li;
@@ -193,6 +199,14 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid:
       let a2 = As[(ra + 2u) * KQ + kq]; let a3 = As[(ra + 3u) * KQ + kq];
       let a4 = As[(rb + 0u) * KQ + kq]; let a5 = As[(rb + 1u) * KQ + kq];
       let a6 = As[(rb + 2u) * KQ + kq]; let a7 = As[(rb + 3u) * KQ + kq];
+      var a8 = vec4<f32>(); var a9 = vec4<f32>(); var a10 = vec4<f32>(); var a11 = vec4<f32>();
+      var a12 = vec4<f32>(); var a13 = vec4<f32>(); var a14 = vec4<f32>(); var a15 = vec4<f32>();
+      if (OB == 4u) {
+        a8 = As[(rc + 0u) * KQ + kq]; a9 = As[(rc + 1u) * KQ + kq];
+        a10 = As[(rc + 2u) * KQ + kq]; a11 = As[(rc + 3u) * KQ + kq];
+        a12 = As[(rd + 0u) * KQ + kq]; a13 = As[(rd + 1u) * KQ + kq];
+        a14 = As[(rd + 2u) * KQ + kq]; a15 = As[(rd + 3u) * KQ + kq];
+      }
       for (var i = 0u; i < 4u; i = i + 1u) {
         let kk = 4u * kq + i;
         let b0 = Bs[kk * T4P + tx];
@@ -205,6 +219,16 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid:
         c12 = fma(vec4<f32>(a6[i]), b0, c12); c13 = fma(vec4<f32>(a7[i]), b0, c13);
         c14 = fma(vec4<f32>(a4[i]), b1, c14); c15 = fma(vec4<f32>(a5[i]), b1, c15);
         c16 = fma(vec4<f32>(a6[i]), b1, c16); c17 = fma(vec4<f32>(a7[i]), b1, c17);
+        if (OB == 4u) { // the d accumulators hold rows rc, rd here
+          d00 = fma(vec4<f32>(a8[i]), b0, d00); d01 = fma(vec4<f32>(a9[i]), b0, d01);
+          d02 = fma(vec4<f32>(a10[i]), b0, d02); d03 = fma(vec4<f32>(a11[i]), b0, d03);
+          d04 = fma(vec4<f32>(a8[i]), b1, d04); d05 = fma(vec4<f32>(a9[i]), b1, d05);
+          d06 = fma(vec4<f32>(a10[i]), b1, d06); d07 = fma(vec4<f32>(a11[i]), b1, d07);
+          d10 = fma(vec4<f32>(a12[i]), b0, d10); d11 = fma(vec4<f32>(a13[i]), b0, d11);
+          d12 = fma(vec4<f32>(a14[i]), b0, d12); d13 = fma(vec4<f32>(a15[i]), b0, d13);
+          d14 = fma(vec4<f32>(a12[i]), b1, d14); d15 = fma(vec4<f32>(a13[i]), b1, d15);
+          d16 = fma(vec4<f32>(a14[i]), b1, d16); d17 = fma(vec4<f32>(a15[i]), b1, d17);
+        }
         if (PB == 4u) {
           let b2 = Bs[kk * T4P + 2u * WG + tx];
           let b3 = Bs[kk * T4P + 3u * WG + tx];
@@ -229,6 +253,14 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid:
   store4(oa, qb, c04); store4(oa + 1u, qb, c05); store4(oa + 2u, qb, c06); store4(oa + 3u, qb, c07);
   store4(ob, qa, c10); store4(ob + 1u, qa, c11); store4(ob + 2u, qa, c12); store4(ob + 3u, qa, c13);
   store4(ob, qb, c14); store4(ob + 1u, qb, c15); store4(ob + 2u, qb, c16); store4(ob + 3u, qb, c17);
+  if (OB == 4u) {
+    let oc = o0 + rc;
+    let od = o0 + rd;
+    store4(oc, qa, d00); store4(oc + 1u, qa, d01); store4(oc + 2u, qa, d02); store4(oc + 3u, qa, d03);
+    store4(oc, qb, d04); store4(oc + 1u, qb, d05); store4(oc + 2u, qb, d06); store4(oc + 3u, qb, d07);
+    store4(od, qa, d10); store4(od + 1u, qa, d11); store4(od + 2u, qa, d12); store4(od + 3u, qa, d13);
+    store4(od, qb, d14); store4(od + 1u, qb, d15); store4(od + 2u, qb, d16); store4(od + 3u, qb, d17);
+  }
   if (PB == 4u) {
     let qc = qa + 8u * WG;
     let qd = qa + 12u * WG;

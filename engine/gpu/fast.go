@@ -55,6 +55,10 @@ var GEMMVec4 = true
 // HW ≥ 128, before GEMMWide's 128×128 tiles.
 var GEMMLong = true
 
+// GEMMTall gives matmul_fast_v4.wgsl's invocations 16 × 8 blocks (tile 128 × 64, OB = 4) where
+// HW < 128 and Out ≥ 128 (SLaK-T stage 3, 7×7).
+var GEMMTall = true
+
 // Params mirrors of the fast kernels (checked by TestParamsLayout like the direct ones).
 type (
 	dwFastParams struct {
@@ -146,16 +150,18 @@ func (b *Backend) matmulFastConv(opName string, xt, wt, bt *Tensor, ln []*Tensor
 
 // matmulFastV4 records matmul_fast_v4.wgsl (matmulFast with vec4 loaders).
 func (b *Backend) matmulFastV4(opName string, xt, wt, bt *Tensor, ln []*Tensor, res []*Tensor, epi int, p op.Linear) (*Tensor, error) {
-	tile, pb := 64, 2
+	tile, pb, ob := 64, 2, 2
 	switch {
 	case GEMMLong && p.HW >= 128:
 		pb = 4
 	case GEMMWide && p.Out >= 128 && p.HW >= 128:
 		tile = 128
+	case GEMMTall && p.Out >= 128:
+		ob = 4
 	}
-	tp := tile / 2 * pb // 4·WG·PB pixels
+	tp, to := tile/2*pb, tile/2*ob // 4·WG·PB pixels, 4·WG·OB rows
 	subst := map[string]string{"LN": strconv.FormatBool(ln != nil), "EPI": strconv.Itoa(epi), "WG": strconv.Itoa(tile / 8),
-		"PB": strconv.Itoa(pb), "BS": strconv.Itoa(128 * pb)}
+		"PB": strconv.Itoa(pb), "BS": strconv.Itoa(128 * pb), "OB": strconv.Itoa(ob), "AS": strconv.Itoa(128 * ob)}
 	// element access by binding type: x, aux0 (stats or residual) and y are vec4 arrays when
 	// HW % 4 == 0, W when In % 4 == 0
 	xv, wv := p.HW%4 == 0, p.In%4 == 0
@@ -188,7 +194,7 @@ func (b *Backend) matmulFastV4(opName string, xt, wt, bt *Tensor, ln []*Tensor, 
 		copy(aux, res)
 	}
 	prm := matmulFastParams{Inp: u(p.In), Out: u(p.Out), HW: u(p.HW), HasBias: b2u(bt != nil)}
-	grid := [3]uint32{u(ceilDiv(p.HW, tp)), u(ceilDiv(p.Out, tile)), 1}
+	grid := [3]uint32{u(ceilDiv(p.HW, tp)), u(ceilDiv(p.Out, to)), 1}
 	return b.run(opName, "matmul_fast_v4", subst, prm, []*Tensor{xt, wt, bt, aux[0], aux[1], aux[2]}, grid, p.Out, p.HW)
 }
 
