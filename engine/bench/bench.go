@@ -10,6 +10,10 @@
 // (Direct = true) in the same run, from the same inputs, samples interleaved (fast, direct, fast,
 // …) so that a shared machine's load hits both alike; the ratio is direct/fast of the medians.
 //
+// Forward rows also break the last fast sample down by op kind (fast_ms_by_op). Config.AB (tools/bench
+// -ab v4|long|tall|wide) instead measures each layer row as an interleaved A/B of two fast
+// variants, the way the GEMM variants were chosen.
+//
 // results/ keeps recorded runs (`go run ./tools/bench > results/<adapter>_<date>.json`); on a
 // shared 2-core machine absolute times and % of peak drift with other processes' load, the
 // interleaved ratios much less.
