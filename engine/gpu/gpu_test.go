@@ -214,7 +214,7 @@ func TestParamsLayout(t *testing.T) {
 				t.Errorf("%s.wgsl: the uniform is %s, want Params", name, b[4])
 			}
 		}
-		if !strings.HasPrefix(src, "// "+name+".wgsl:") || !(strings.Contains(src, "Reference: engine/cpu/") || strings.Contains(src, "Reference: engine/imgprep/")) || !strings.Contains(src, "Dispatch:") {
+		if !strings.HasPrefix(src, "// "+name+".wgsl:") || !(strings.Contains(src, "Reference: engine/cpu/") || strings.Contains(src, "Reference: engine/imgprep/") || strings.Contains(src, "Reference: engine/erf/")) || !strings.Contains(src, "Dispatch:") {
 			t.Errorf("%s.wgsl: header must open with %q and state Reference: engine/cpu/… and Dispatch:", name, "// "+name+".wgsl:")
 		}
 	}

@@ -1,0 +1,32 @@
+// remask_ties.wgsl: counts, per block of 256 consecutive entries, the entries whose magnitude
+//   equals the threshold t = state[0] (bits): eq[b] = #{ i in [256b, 256b+256) ∩ [0, N) :
+//   bits(|w[i]|) = t }. remask_scan turns eq into exclusive prefix sums, so that remask_apply can
+//   drop the ties in index order as MaskByMagnitude does.
+// Reference: engine/erf/kernel.go (MaskByMagnitude: entries with |w| = t go in index order).
+// Layout: w [N] (f32 read as u32 bits), state [4] u32, eq [⌈N/256⌉] u32.
+// Dispatch: workgroup 256×1×1, one group per block b = wid.x + wid.y·num_workgroups.x, one thread
+//   per entry; the launcher splits ⌈N/256⌉ groups over x and y.
+struct Params { n: u32 }
+
+@group(0) @binding(0) var<storage, read> w: array<u32>;
+@group(0) @binding(1) var<storage, read> state: array<u32>;
+@group(0) @binding(2) var<storage, read_write> eq: array<u32>;
+@group(0) @binding(3) var<uniform> P: Params;
+
+var<workgroup> cnt: atomic<u32>;
+
+@compute @workgroup_size(256, 1, 1)
+fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32,
+        @builtin(num_workgroups) nwg: vec3<u32>) {
+  if (lid == 0u) { atomicStore(&cnt, 0u); }
+  workgroupBarrier();
+  let blk = wid.x + wid.y * nwg.x;
+  let i = blk * 256u + lid;
+  if (i < P.n && (w[i] & 0x7fffffffu) == state[0]) {
+    atomicAdd(&cnt, 1u);
+  }
+  workgroupBarrier();
+  if (lid == 0u && blk * 256u < P.n) {
+    eq[blk] = atomicLoad(&cnt);
+  }
+}
