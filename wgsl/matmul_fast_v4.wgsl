@@ -19,7 +19,8 @@
 // Dispatch: (ceil(HW/TP), ceil(Out/TO), 1) workgroups of WG×WG invocations, TP = 4·WG·PB,
 // TO = 4·WG·OB. A workgroup owns a TO (o) × TP (p) tile; invocation (tx, ty) owns the 4OB × 4PB
 // block o ∈ o0 + {4ty..4ty+3, 4WG+4ty.., (OB = 4) 8WG+4ty.., 12WG+4ty..},
-// p ∈ p0 + {4tx..4tx+3, 4WG+4tx.., (PB = 4) 8WG+4tx.., 12WG+4tx..}; PB = OB = 4 is not supported.
+// p ∈ p0 + {4tx..4tx+3, 4WG+4tx.., (PB = 4) 8WG+4tx.., 12WG+4tx..}; PB = OB = 4 (16 × 16 blocks)
+// fills the 16 KiB of workgroup memory (As 8 KiB, Bs 8 KiB).
 // Per 4 k: 8 vec4 of As (its 8 rows, 4 k each) and 4PB of Bs feed 128·PB FMAs (PB = 4: 24 loads
 // per 512 FMAs instead of 16 per 256; more accumulators spill, which costs less on lavapipe);
 // OB = 4 is the same for rows (16 × 8 blocks, for HW < 128). Bounds are checked in the loaders (zeros past In/Out/HW), so 249/499-wide
@@ -169,6 +170,15 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid:
   var d04 = vec4<f32>(); var d05 = vec4<f32>(); var d06 = vec4<f32>(); var d07 = vec4<f32>();
   var d10 = vec4<f32>(); var d11 = vec4<f32>(); var d12 = vec4<f32>(); var d13 = vec4<f32>();
   var d14 = vec4<f32>(); var d15 = vec4<f32>(); var d16 = vec4<f32>(); var d17 = vec4<f32>();
+  // OB = 4: rows rc, rd × columns of b0, b1 (e), and with PB = 4 of b2, b3 (g)
+  var e00 = vec4<f32>(); var e01 = vec4<f32>(); var e02 = vec4<f32>(); var e03 = vec4<f32>();
+  var e04 = vec4<f32>(); var e05 = vec4<f32>(); var e06 = vec4<f32>(); var e07 = vec4<f32>();
+  var e10 = vec4<f32>(); var e11 = vec4<f32>(); var e12 = vec4<f32>(); var e13 = vec4<f32>();
+  var e14 = vec4<f32>(); var e15 = vec4<f32>(); var e16 = vec4<f32>(); var e17 = vec4<f32>();
+  var g00 = vec4<f32>(); var g01 = vec4<f32>(); var g02 = vec4<f32>(); var g03 = vec4<f32>();
+  var g04 = vec4<f32>(); var g05 = vec4<f32>(); var g06 = vec4<f32>(); var g07 = vec4<f32>();
+  var g10 = vec4<f32>(); var g11 = vec4<f32>(); var g12 = vec4<f32>(); var g13 = vec4<f32>();
+  var g14 = vec4<f32>(); var g15 = vec4<f32>(); var g16 = vec4<f32>(); var g17 = vec4<f32>();
   let ra = 4u * ty;
   let rb = ra + 4u * WG;
   let rc = ra + 8u * WG;  // OB = 4
@@ -219,15 +229,15 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid:
         c12 = fma(vec4<f32>(a6[i]), b0, c12); c13 = fma(vec4<f32>(a7[i]), b0, c13);
         c14 = fma(vec4<f32>(a4[i]), b1, c14); c15 = fma(vec4<f32>(a5[i]), b1, c15);
         c16 = fma(vec4<f32>(a6[i]), b1, c16); c17 = fma(vec4<f32>(a7[i]), b1, c17);
-        if (OB == 4u) { // the d accumulators hold rows rc, rd here
-          d00 = fma(vec4<f32>(a8[i]), b0, d00); d01 = fma(vec4<f32>(a9[i]), b0, d01);
-          d02 = fma(vec4<f32>(a10[i]), b0, d02); d03 = fma(vec4<f32>(a11[i]), b0, d03);
-          d04 = fma(vec4<f32>(a8[i]), b1, d04); d05 = fma(vec4<f32>(a9[i]), b1, d05);
-          d06 = fma(vec4<f32>(a10[i]), b1, d06); d07 = fma(vec4<f32>(a11[i]), b1, d07);
-          d10 = fma(vec4<f32>(a12[i]), b0, d10); d11 = fma(vec4<f32>(a13[i]), b0, d11);
-          d12 = fma(vec4<f32>(a14[i]), b0, d12); d13 = fma(vec4<f32>(a15[i]), b0, d13);
-          d14 = fma(vec4<f32>(a12[i]), b1, d14); d15 = fma(vec4<f32>(a13[i]), b1, d15);
-          d16 = fma(vec4<f32>(a14[i]), b1, d16); d17 = fma(vec4<f32>(a15[i]), b1, d17);
+        if (OB == 4u) { // rows rc, rd × columns qa, qb
+          e00 = fma(vec4<f32>(a8[i]), b0, e00); e01 = fma(vec4<f32>(a9[i]), b0, e01);
+          e02 = fma(vec4<f32>(a10[i]), b0, e02); e03 = fma(vec4<f32>(a11[i]), b0, e03);
+          e04 = fma(vec4<f32>(a8[i]), b1, e04); e05 = fma(vec4<f32>(a9[i]), b1, e05);
+          e06 = fma(vec4<f32>(a10[i]), b1, e06); e07 = fma(vec4<f32>(a11[i]), b1, e07);
+          e10 = fma(vec4<f32>(a12[i]), b0, e10); e11 = fma(vec4<f32>(a13[i]), b0, e11);
+          e12 = fma(vec4<f32>(a14[i]), b0, e12); e13 = fma(vec4<f32>(a15[i]), b0, e13);
+          e14 = fma(vec4<f32>(a12[i]), b1, e14); e15 = fma(vec4<f32>(a13[i]), b1, e15);
+          e16 = fma(vec4<f32>(a14[i]), b1, e16); e17 = fma(vec4<f32>(a15[i]), b1, e17);
         }
         if (PB == 4u) {
           let b2 = Bs[kk * T4P + 2u * WG + tx];
@@ -240,6 +250,16 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid:
           d12 = fma(vec4<f32>(a6[i]), b2, d12); d13 = fma(vec4<f32>(a7[i]), b2, d13);
           d14 = fma(vec4<f32>(a4[i]), b3, d14); d15 = fma(vec4<f32>(a5[i]), b3, d15);
           d16 = fma(vec4<f32>(a6[i]), b3, d16); d17 = fma(vec4<f32>(a7[i]), b3, d17);
+          if (OB == 4u) {
+            g00 = fma(vec4<f32>(a8[i]), b2, g00); g01 = fma(vec4<f32>(a9[i]), b2, g01);
+            g02 = fma(vec4<f32>(a10[i]), b2, g02); g03 = fma(vec4<f32>(a11[i]), b2, g03);
+            g04 = fma(vec4<f32>(a8[i]), b3, g04); g05 = fma(vec4<f32>(a9[i]), b3, g05);
+            g06 = fma(vec4<f32>(a10[i]), b3, g06); g07 = fma(vec4<f32>(a11[i]), b3, g07);
+            g10 = fma(vec4<f32>(a12[i]), b2, g10); g11 = fma(vec4<f32>(a13[i]), b2, g11);
+            g12 = fma(vec4<f32>(a14[i]), b2, g12); g13 = fma(vec4<f32>(a15[i]), b2, g13);
+            g14 = fma(vec4<f32>(a12[i]), b3, g14); g15 = fma(vec4<f32>(a13[i]), b3, g15);
+            g16 = fma(vec4<f32>(a14[i]), b3, g16); g17 = fma(vec4<f32>(a15[i]), b3, g17);
+          }
         }
       }
     }
@@ -256,10 +276,10 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid:
   if (OB == 4u) {
     let oc = o0 + rc;
     let od = o0 + rd;
-    store4(oc, qa, d00); store4(oc + 1u, qa, d01); store4(oc + 2u, qa, d02); store4(oc + 3u, qa, d03);
-    store4(oc, qb, d04); store4(oc + 1u, qb, d05); store4(oc + 2u, qb, d06); store4(oc + 3u, qb, d07);
-    store4(od, qa, d10); store4(od + 1u, qa, d11); store4(od + 2u, qa, d12); store4(od + 3u, qa, d13);
-    store4(od, qb, d14); store4(od + 1u, qb, d15); store4(od + 2u, qb, d16); store4(od + 3u, qb, d17);
+    store4(oc, qa, e00); store4(oc + 1u, qa, e01); store4(oc + 2u, qa, e02); store4(oc + 3u, qa, e03);
+    store4(oc, qb, e04); store4(oc + 1u, qb, e05); store4(oc + 2u, qb, e06); store4(oc + 3u, qb, e07);
+    store4(od, qa, e10); store4(od + 1u, qa, e11); store4(od + 2u, qa, e12); store4(od + 3u, qa, e13);
+    store4(od, qb, e14); store4(od + 1u, qb, e15); store4(od + 2u, qb, e16); store4(od + 3u, qb, e17);
   }
   if (PB == 4u) {
     let qc = qa + 8u * WG;
@@ -268,5 +288,13 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid:
     store4(oa, qd, d04); store4(oa + 1u, qd, d05); store4(oa + 2u, qd, d06); store4(oa + 3u, qd, d07);
     store4(ob, qc, d10); store4(ob + 1u, qc, d11); store4(ob + 2u, qc, d12); store4(ob + 3u, qc, d13);
     store4(ob, qd, d14); store4(ob + 1u, qd, d15); store4(ob + 2u, qd, d16); store4(ob + 3u, qd, d17);
+    if (OB == 4u) {
+      let oc = o0 + rc;
+      let od = o0 + rd;
+      store4(oc, qc, g00); store4(oc + 1u, qc, g01); store4(oc + 2u, qc, g02); store4(oc + 3u, qc, g03);
+      store4(oc, qd, g04); store4(oc + 1u, qd, g05); store4(oc + 2u, qd, g06); store4(oc + 3u, qd, g07);
+      store4(od, qc, g10); store4(od + 1u, qc, g11); store4(od + 2u, qc, g12); store4(od + 3u, qc, g13);
+      store4(od, qd, g14); store4(od + 1u, qd, g15); store4(od + 2u, qd, g16); store4(od + 3u, qd, g17);
+    }
   }
 }

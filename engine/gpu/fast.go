@@ -59,6 +59,10 @@ var GEMMLong = true
 // HW < 128 and Out ≥ 128 (SLaK-T stage 3, 7×7).
 var GEMMTall = true
 
+// GEMMSquare gives matmul_fast_v4.wgsl's invocations 16 × 16 blocks (tile 128 × 128 on 8×8
+// invocations, PB = OB = 4) where HW and Out are both ≥ 128, before GEMMLong.
+var GEMMSquare = true
+
 // Params mirrors of the fast kernels (checked by TestParamsLayout like the direct ones).
 type (
 	dwFastParams struct {
@@ -152,6 +156,8 @@ func (b *Backend) matmulFastConv(opName string, xt, wt, bt *Tensor, ln []*Tensor
 func (b *Backend) matmulFastV4(opName string, xt, wt, bt *Tensor, ln []*Tensor, res []*Tensor, epi int, p op.Linear) (*Tensor, error) {
 	tile, pb, ob := 64, 2, 2
 	switch {
+	case GEMMSquare && p.HW >= 128 && p.Out >= 128:
+		pb, ob = 4, 4
 	case GEMMLong && p.HW >= 128:
 		pb = 4
 	case GEMMWide && p.Out >= 128 && p.HW >= 128:

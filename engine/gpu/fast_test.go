@@ -187,13 +187,16 @@ func TestFastDWConvSingle(t *testing.T) {
 }
 
 func TestFastPointwise(t *testing.T) {
-	for _, c := range []struct{ v4, wide, long, tall bool }{
-		{true, true, true, true}, {true, true, false, false}, {true, false, false, false}, {false, true, false, false}, {false, false, false, false},
+	for _, c := range []struct{ v4, wide, long, tall, square bool }{
+		{true, true, true, true, true}, {true, true, true, true, false}, {true, true, false, false, false},
+		{true, false, false, false, false}, {false, true, false, false, false}, {false, false, false, false, false},
 	} {
-		t.Run(fmt.Sprintf("v4=%v/wide=%v/long=%v/tall=%v", c.v4, c.wide, c.long, c.tall), func(t *testing.T) {
-			saved, savedV4, savedLong, savedTall := GEMMWide, GEMMVec4, GEMMLong, GEMMTall
-			GEMMWide, GEMMVec4, GEMMLong, GEMMTall = c.wide, c.v4, c.long, c.tall
-			defer func() { GEMMWide, GEMMVec4, GEMMLong, GEMMTall = saved, savedV4, savedLong, savedTall }()
+		t.Run(fmt.Sprintf("v4=%v/wide=%v/long=%v/tall=%v/square=%v", c.v4, c.wide, c.long, c.tall, c.square), func(t *testing.T) {
+			saved, savedV4, savedLong, savedTall, savedSquare := GEMMWide, GEMMVec4, GEMMLong, GEMMTall, GEMMSquare
+			GEMMWide, GEMMVec4, GEMMLong, GEMMTall, GEMMSquare = c.wide, c.v4, c.long, c.tall, c.square
+			defer func() {
+				GEMMWide, GEMMVec4, GEMMLong, GEMMTall, GEMMSquare = saved, savedV4, savedLong, savedTall, savedSquare
+			}()
 			testFastPointwise(t)
 		})
 	}

@@ -29,7 +29,7 @@ func main() {
 	quiet := flag.Bool("q", false, "no progress on stderr")
 	zeroSkip := flag.Bool("zeroskip", true, "compile the fast depthwise kernel with the zero-tap skip (gpu.DWZeroSkip)")
 	v4 := flag.Bool("v4", true, "pointwise layers on matmul_fast_v4.wgsl (gpu.GEMMVec4)")
-	ab := flag.String("ab", "", "measure layer rows as an interleaved A/B of a fast-kernel switch instead of fast vs direct: v4 (gpu.GEMMVec4), long (gpu.GEMMLong), tall (gpu.GEMMTall), wide (gpu.GEMMWide)")
+	ab := flag.String("ab", "", "measure layer rows as an interleaved A/B of a fast-kernel switch instead of fast vs direct: v4 (gpu.GEMMVec4), long (gpu.GEMMLong), tall (gpu.GEMMTall), square (gpu.GEMMSquare), wide (gpu.GEMMWide)")
 	flag.Parse()
 	gpu.GEMMVec4 = *v4
 	if os.Getenv("XDG_RUNTIME_DIR") == "" {
@@ -51,10 +51,12 @@ func main() {
 		cfg.AB = &bench.AB{Name: "GEMMLong", Set: func(on bool) { gpu.GEMMLong = on }}
 	case "tall":
 		cfg.AB = &bench.AB{Name: "GEMMTall", Set: func(on bool) { gpu.GEMMTall = on }}
+	case "square":
+		cfg.AB = &bench.AB{Name: "GEMMSquare", Set: func(on bool) { gpu.GEMMSquare = on }}
 	case "wide":
 		cfg.AB = &bench.AB{Name: "GEMMWide", Set: func(on bool) { gpu.GEMMWide = on }}
 	default:
-		fmt.Fprintln(os.Stderr, "bench: -ab takes v4, long, tall or wide")
+		fmt.Fprintln(os.Stderr, "bench: -ab takes v4, long, tall, square or wide")
 		os.Exit(2)
 	}
 	if !*quiet {
