@@ -29,6 +29,7 @@ type Net struct {
 	FlushEvery int
 	w          map[string]op.Tensor // deploy key → uploaded tensor
 	lkBias     map[string]op.Tensor // block prefix → summed branch bias (fused path)
+	rm         *lkRemask            // original large-kernel weights kept by RemaskLK (remask.go)
 }
 
 // Map is a downloaded feature map [C, H, W] (CHW, row-major).
@@ -126,6 +127,7 @@ func (n *Net) Free() {
 	for _, t := range n.lkBias {
 		n.b.Free(t)
 	}
+	n.freeRemask()
 	n.w, n.lkBias = nil, nil
 	n.b = nil
 }
