@@ -911,9 +911,23 @@ func (s *engineState) remask(ctx app.Context, req engineRequest) {
 	s.sparsity = sp
 	s.masked = map[string]model.StateDict{}
 	s.densities = map[string][]kernelLayer{}
-	if _, ok := s.orig[s.variant.Name]; ok && s.net != nil {
+	if orig, ok := s.orig[s.variant.Name]; ok && s.net != nil {
 		v, d, label, err := s.deployFor(ctx, s.variant.Name)
-		if err == nil {
+		// The loaded net re-masks its own large-kernel weights in place (on the
+		// GPU when the engine is WebGPU: nothing is re-uploaded) when it was
+		// loaded from the original weights, which RemaskLK keeps; a net loaded
+		// from re-masked weights (a reload after a device loss) is rebuilt.
+		fromOrig := s.net.RemaskSparsity() > 0 || reflect.ValueOf(s.deploy).Pointer() == reflect.ValueOf(orig).Pointer()
+		switch {
+		case err != nil:
+		case fromOrig:
+			if err = s.net.RemaskLK(float64(sp) / 100); err == nil {
+				// d is what the net now holds: the ERF panels reuse the net
+				// for it, and a reload after a device loss uploads it.
+				s.deploy, s.label = d, label
+				report(ctx, func(p *page) { p.model, p.status = label, v.Label+" is loaded." })
+			}
+		default:
 			err = s.install(ctx, v, d, label)
 		}
 		if err != nil {
