@@ -27,7 +27,7 @@ func main() {
 	filter := flag.String("filter", "", "run only rows whose name contains this")
 	sparsity := flag.Float64("sparsity", 0.4, "fraction of zero weights in the random forwards (SLaK trains at 0.4)")
 	quiet := flag.Bool("q", false, "no progress on stderr")
-	zeroSkip := flag.Bool("zeroskip", true, "compile the fast depthwise kernel with the zero-tap skip (gpu.DWZeroSkip)")
+	zeroSkip := flag.Bool("zeroskip", false, "compile the fast depthwise kernel with the zero-tap skip (gpu.DWZeroSkip; the *_sparse40 rows measure both either way)")
 	v4 := flag.Bool("v4", true, "pointwise layers on matmul_fast_v4.wgsl (gpu.GEMMVec4)")
 	ab := flag.String("ab", "", "measure layer rows as an interleaved A/B of a fast-kernel switch instead of fast vs direct: v4 (gpu.GEMMVec4), long (gpu.GEMMLong), tall (gpu.GEMMTall), square (gpu.GEMMSquare), wide (gpu.GEMMWide)")
 	flag.Parse()
