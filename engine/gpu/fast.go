@@ -10,7 +10,10 @@ import (
 // The fast kernels (issue 6): wgsl/dwconv_fast.wgsl (summed depthwise branches, one workgroup per
 // channel, plane in workgroup memory, 4×4 register blocks), wgsl/matmul_fast.wgsl (tiled GEMM with
 // LayerNorm prologue and bias/GELU/residual epilogues) with its pre-pass wgsl/fused_lnstats.wgsl,
-// and wgsl/fmapeak.wgsl (the FMA roofline of the benchmark). The Backend uses them by default
+// and wgsl/fmapeak.wgsl (the FMA roofline of the benchmark). Pointwise layers run on
+// wgsl/matmul_fast_v4.wgsl (vec4 loaders and output, 16×16 / 8×16 / 16×8 blocks per invocation
+// by shape: GEMMVec4, GEMMSquare, GEMMLong, GEMMTall); matmul_fast.wgsl keeps the im2col
+// convolutions (PATCH) and the GEMMVec4 = false baseline. The Backend uses them by default
 // inside DWConv and Linear and for op.Fused; Backend.Direct forces the direct kernels (the
 // baseline of engine/bench and the conformance suite).
 
