@@ -5,10 +5,11 @@
 //   rank(i) = #{ j < i : bits(|w[j]|) = t } = pre[block] + ties before i inside the block. Exactly
 //   round(s·N) entries are dropped, the ties lowest index first. Values are copied as bits.
 // Reference: engine/erf/kernel.go (MaskByMagnitude).
-// Layout: w [N] u32 bits (the original), state [4] u32, pre [⌈N/256⌉] u32, dst [N] u32 bits.
-// Dispatch: workgroup 256×1×1, one group per block of 256 entries b = wid.x + wid.y·num_workgroups.x,
-//   one thread per entry; the block's tie flags sit in workgroup memory (1 KiB) and a tie counts
-//   the flags below it (≤ 255 reads, only for entries equal to t).
+// Layout: w [N] u32 bits (the original), state [4] u32, pre [⌈N/4096⌉] u32, dst [N] u32 bits.
+// Dispatch: workgroup 256×1×1, one group per block of 4096 entries b = wid.x + wid.y·num_workgroups.x;
+//   thread l owns the 16 consecutive entries 4096b + 16l + j (j = 0…15), so that the ties ahead of
+//   an entry are pre[b] + (ties of threads < l, from the counts in workgroup memory, 1 KiB) + (ties
+//   of this thread so far). The serial count over threads < l runs only in threads holding a tie.
 struct Params { n: u32 }
 
 @group(0) @binding(0) var<storage, read> w: array<u32>;
@@ -17,30 +18,42 @@ struct Params { n: u32 }
 @group(0) @binding(3) var<storage, read_write> dst: array<u32>;
 @group(0) @binding(4) var<uniform> P: Params;
 
-var<workgroup> tie: array<u32, 256>;
+var<workgroup> ties: array<u32, 256>;
 
 @compute @workgroup_size(256, 1, 1)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32,
         @builtin(num_workgroups) nwg: vec3<u32>) {
   let blk = wid.x + wid.y * nwg.x;
-  let i = blk * 256u + lid;
+  let first = blk * 4096u + 16u * lid;
   let t = state[0];
-  var raw = 0u;
-  var bits = 0xffffffffu;
-  if (i < P.n) {
-    raw = w[i];
-    bits = raw & 0x7fffffffu;
-  }
-  tie[lid] = select(0u, 1u, bits == t);
-  workgroupBarrier();
-  if (i >= P.n) { return; }
-  var drop = bits < t;
-  if (bits == t) {
-    var r = pre[blk];
-    for (var j = 0u; j < lid; j++) {
-      r += tie[j];
+  var c = 0u;
+  for (var j = 0u; j < 16u; j++) {
+    let i = first + j;
+    if (i < P.n && (w[i] & 0x7fffffffu) == t) {
+      c += 1u;
     }
-    drop = r < state[1] + 1u;
   }
-  dst[i] = select(raw, 0u, drop);
+  ties[lid] = c;
+  workgroupBarrier();
+  if (first >= P.n) { return; }
+  var r = 0u;
+  if (c != 0u) {
+    r = pre[blk];
+    for (var l = 0u; l < lid; l++) {
+      r += ties[l];
+    }
+  }
+  let m = state[1] + 1u;
+  for (var j = 0u; j < 16u; j++) {
+    let i = first + j;
+    if (i >= P.n) { break; }
+    let raw = w[i];
+    let bits = raw & 0x7fffffffu;
+    var drop = bits < t;
+    if (bits == t) {
+      drop = r < m;
+      r += 1u;
+    }
+    dst[i] = select(raw, 0u, drop);
+  }
 }

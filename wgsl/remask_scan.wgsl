@@ -1,7 +1,7 @@
 // remask_scan.wgsl: exclusive prefix sum of the per-block tie counts:
 //   pre[b] = eq[0] + … + eq[b−1]  (the number of entries with |w| = t before block b).
 // Reference: engine/erf/kernel.go (MaskByMagnitude's index-order tie loop).
-// Layout: eq [B] u32, pre [B] u32, B = ⌈N/256⌉ (≤ 3 845 for RepLKNet-31B's 1024×31×31).
+// Layout: eq [B] u32, pre [B] u32, B = ⌈N/4096⌉ (241 for RepLKNet-31B's 1024×31×31).
 // Dispatch: 1×1×1 workgroup of 1 thread (a serial scan of a few thousand counts).
 struct Params { blocks: u32 }
 

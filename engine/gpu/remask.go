@@ -96,7 +96,7 @@ func (b *Backend) Remask(orig, dst op.Tensor, n int, sparsity float64) (err erro
 		}
 		return t, nil
 	}
-	blocks := ceilDiv(n, 256)
+	blocks := ceilDiv(n, 4096)                                       // entries per workgroup of remask_hist, _ties and _apply
 	state, err := scratch("state", 4, []uint32{0, uint32(drop - 1)}) // [digits so far, rank left]
 	if err != nil {
 		return err
@@ -105,15 +105,15 @@ func (b *Backend) Remask(orig, dst op.Tensor, n int, sparsity float64) (err erro
 	if err != nil {
 		return err
 	}
-	eq, err := scratch("tie counts", blocks, nil) // [⌈n/256⌉]
+	eq, err := scratch("tie counts", blocks, nil) // [⌈n/4096⌉]
 	if err != nil {
 		return err
 	}
-	pre, err := scratch("tie prefix", blocks, nil) // [⌈n/256⌉]
+	pre, err := scratch("tie prefix", blocks, nil) // [⌈n/4096⌉]
 	if err != nil {
 		return err
 	}
-	grid := b.grid1D(n, 256)
+	grid := b.grid1D(n, 4096)
 	one := [3]uint32{1, 1, 1}
 	for pass := 0; pass < 4; pass++ {
 		shift := uint32(24 - 8*pass)
