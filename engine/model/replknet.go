@@ -99,21 +99,40 @@ func (n *Net) bnOf(key string, d dims) (mean, variance, gamma, beta op.Tensor, p
 		op.BatchNorm{C: d.C, HW: d.hw(), Eps: n.V.BNEps}
 }
 
-func (n *Net) repLKBlock(pre string, st int, d dims) segment {
-	br := n.lkBranches(pre, st, d)
-	mean, variance, gamma, beta, bp := n.bnOf(pre+"prelkb_bn", d)
-	lin := op.Linear{In: d.C, Out: d.C, HW: d.hw(), Bias: true}
-	el := op.Elementwise{N: d.len()}
-	w1, b1, w2, b2 := n.w[pre+"pw1.weight"], n.w[pre+"pw1.bias"], n.w[pre+"pw2.weight"], n.w[pre+"pw2.bias"]
-	// front returns z1 = pw1(BN(x)) (pre-ReLU).
-	front := func(x op.Tensor) (op.Tensor, error) {
+// bnLinear is the front of RepLKNet's RepLKBlock and ConvFFN: a standalone
+// eval BN (bnKey) followed by a 1×1 conv with folded BN (linKey.weight/.bias).
+// front maps x ↦ Linear(BatchNorm(x)); back maps dz ↦ dx through both. Each
+// frees its intermediate at once, and back frees dz.
+func (n *Net) bnLinear(bnKey, linKey string, d dims, lin op.Linear) (front, back func(op.Tensor) (op.Tensor, error)) {
+	mean, variance, gamma, beta, bp := n.bnOf(bnKey, d)
+	w, b := n.w[linKey+".weight"], n.w[linKey+".bias"]
+	front = func(x op.Tensor) (op.Tensor, error) {
 		bx, err := n.b.BatchNorm(x, mean, variance, gamma, beta, bp)
 		if err != nil {
 			return nil, err
 		}
 		defer n.free(bx)
-		return n.b.Linear(bx, w1, b1, lin)
+		return n.b.Linear(bx, w, b, lin)
 	}
+	back = func(dz op.Tensor) (op.Tensor, error) {
+		dbx, err := n.b.LinearGradInput(dz, w, lin)
+		n.free(dz)
+		if err != nil {
+			return nil, err
+		}
+		defer n.free(dbx)
+		return n.b.BatchNormGradInput(dbx, variance, gamma, bp)
+	}
+	return front, back
+}
+
+func (n *Net) repLKBlock(pre string, st int, d dims) segment {
+	br := n.lkBranches(pre, st, d)
+	lin := op.Linear{In: d.C, Out: d.C, HW: d.hw(), Bias: true}
+	el := op.Elementwise{N: d.len()}
+	w2, b2 := n.w[pre+"pw2.weight"], n.w[pre+"pw2.bias"]
+	// front returns z1 = pw1(BN(x)) (pre-ReLU).
+	front, back := n.bnLinear(pre+"prelkb_bn", pre+"pw1", d, lin)
 	return segment{name: "RepLKBlock " + pre, in: d, out: d, stageEnd: -1,
 		fwd: func(x op.Tensor) (op.Tensor, error) {
 			z1, err := front(x)
@@ -178,13 +197,7 @@ func (n *Net) repLKBlock(pre string, st int, d dims) segment {
 			if err != nil {
 				return nil, err
 			}
-			dbx, err := n.b.LinearGradInput(dz1, w1, lin)
-			n.free(dz1)
-			if err != nil {
-				return nil, err
-			}
-			dxb, err := n.b.BatchNormGradInput(dbx, variance, gamma, bp)
-			n.free(dbx)
+			dxb, err := back(dz1)
 			if err != nil {
 				return nil, err
 			}
@@ -195,21 +208,13 @@ func (n *Net) repLKBlock(pre string, st int, d dims) segment {
 
 func (n *Net) convFFN(pre string, d dims) segment {
 	hid := n.V.FFNRatio * d.C
-	mean, variance, gamma, beta, bp := n.bnOf(pre+"preffn_bn", d)
 	l1 := op.Linear{In: d.C, Out: hid, HW: d.hw(), Bias: true}
 	l2 := op.Linear{In: hid, Out: d.C, HW: d.hw(), Bias: true}
 	el := op.Elementwise{N: d.len()}
 	eh := op.Elementwise{N: hid * d.hw()}
-	w1, b1, w2, b2 := n.w[pre+"pw1.weight"], n.w[pre+"pw1.bias"], n.w[pre+"pw2.weight"], n.w[pre+"pw2.bias"]
+	w2, b2 := n.w[pre+"pw2.weight"], n.w[pre+"pw2.bias"]
 	// front returns a = pw1(BN(x)) (pre-GELU).
-	front := func(x op.Tensor) (op.Tensor, error) {
-		bx, err := n.b.BatchNorm(x, mean, variance, gamma, beta, bp)
-		if err != nil {
-			return nil, err
-		}
-		defer n.free(bx)
-		return n.b.Linear(bx, w1, b1, l1)
-	}
+	front, back := n.bnLinear(pre+"preffn_bn", pre+"pw1", d, l1)
 	return segment{name: "ConvFFN " + pre, in: d, out: d, stageEnd: -1,
 		fwd: func(x op.Tensor) (op.Tensor, error) {
 			a, err := front(x)
@@ -244,13 +249,7 @@ func (n *Net) convFFN(pre string, d dims) segment {
 			if err != nil {
 				return nil, err
 			}
-			dbx, err := n.b.LinearGradInput(da, w1, l1)
-			n.free(da)
-			if err != nil {
-				return nil, err
-			}
-			dxb, err := n.b.BatchNormGradInput(dbx, variance, gamma, bp)
-			n.free(dbx)
+			dxb, err := back(da)
 			if err != nil {
 				return nil, err
 			}
