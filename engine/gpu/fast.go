@@ -3,6 +3,7 @@ package gpu
 import (
 	"fmt"
 	"strconv"
+	"strings"
 
 	"github.com/slak-web/slak/engine/op"
 )
@@ -37,7 +38,14 @@ var GEMMWide = true
 // pixels the direct kernel wins (SLaK-T stage 3, 7×7: fast 0.27×), and on 14×14 only kernels
 // with ≥ 49 taps in all gain (47×5+5×47+5×5 1.5–2×, 31×31 1.9×, 7×7 1.06×, 5×5 0.6–0.8×,
 // 3×3 0.45×). dwFastAlways (tests) takes every shape the kernel can run.
-func dwFastWorth(pl dwFastPlan, ps []op.DWConv) bool {
+func dwFastWorth(pl dwFastPlan, ps []op.DWConv) bool { return dwFastWorthOn(pl, ps, true) }
+
+// dwFastWorthOn is dwFastWorth with the small-plane rule switched: smallPlanes = false keeps
+// planes under 400 output pixels on the direct kernels whatever their taps. That is the choice
+// on SwiftShader, where the one-pass kernel on 14×14 planes measured 0.70× the direct kernels
+// (stage-2 47×5+5×47+5×5; engine/bench/results/swiftshader_chromium_2cpu_2026-11-28.json) while
+// 28×28 and 56×56 gained 2.1× and 4.3×.
+func dwFastWorthOn(pl dwFastPlan, ps []op.DWConv, smallPlanes bool) bool {
 	if dwFastAlways {
 		return true
 	}
@@ -45,7 +53,12 @@ func dwFastWorth(pl dwFastPlan, ps []op.DWConv) bool {
 	for _, p := range ps {
 		taps += p.KH * p.KW
 	}
-	return px >= 128 && (px >= 400 || taps >= 49)
+	return px >= 128 && (px >= 400 || (smallPlanes && taps >= 49))
+}
+
+// dwFastWorth picks the rule for this backend's adapter (see dwFastWorthOn).
+func (b *Backend) dwFastWorth(pl dwFastPlan, ps []op.DWConv) bool {
+	return dwFastWorthOn(pl, ps, !strings.Contains(strings.ToLower(b.info.Name), "swiftshader"))
 }
 
 var dwFastAlways = false
@@ -108,7 +121,7 @@ func b2u(v bool) uint32 {
 // tile, more than 3 branches): the caller then uses the direct kernel.
 func (b *Backend) dwFast(opName string, xt *Tensor, ws []*Tensor, bt *Tensor, ps []op.DWConv) (*Tensor, bool, error) {
 	pl, ok := planDWFast(ps, bt != nil)
-	if !ok || !dwFastWorth(pl, ps) {
+	if !ok || !b.dwFastWorth(pl, ps) {
 		return nil, false, nil
 	}
 	w3 := []*Tensor{ws[0], ws[0], ws[0]}
@@ -319,7 +332,7 @@ func (b *Backend) DWConvSum(x op.Tensor, ws []op.Tensor, bias op.Tensor, ps []op
 		}
 	}
 	if !b.Direct {
-		if pl, ok := planDWFast(ps, bias != nil); ok && dwFastWorth(pl, ps) {
+		if pl, ok := planDWFast(ps, bias != nil); ok && b.dwFastWorth(pl, ps) {
 			b.mu.Lock()
 			defer b.mu.Unlock()
 			xt, err := b.arg(name, "x", x, p0.C*p0.H*p0.W)

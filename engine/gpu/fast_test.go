@@ -323,6 +323,21 @@ func TestFastDWWorth(t *testing.T) {
 			t.Errorf("dwFastWorth(%dx%d on %dx%d, %d branches) = %v, want %v", c.ps[0].KH, c.ps[0].KW, c.ps[0].H, c.ps[0].W, len(c.ps), got, c.want)
 		}
 	}
+	// SwiftShader's rule: 14×14 planes stay direct whatever the taps; 28×28 and 56×56 go fast.
+	for _, c := range []struct {
+		ps   []op.DWConv
+		want bool
+	}{
+		{slakDW(124, 56, 51), true},
+		{slakDW(249, 28, 49), true},
+		{slakDW(499, 14, 47), false},
+		{[]op.DWConv{{C: 384, H: 14, W: 14, KH: 7, KW: 7, Stride: 1, PadH: 3, PadW: 3}}, false},
+	} {
+		pl, ok := planDWFast(c.ps, false)
+		if got := ok && dwFastWorthOn(pl, c.ps, false); got != c.want {
+			t.Errorf("SwiftShader dwFastWorthOn(%dx%d on %dx%d) = %v, want %v", c.ps[0].KH, c.ps[0].KW, c.ps[0].H, c.ps[0].W, got, c.want)
+		}
+	}
 }
 
 // TestFastDirectSwitch checks that Direct really selects the other path: the dispatch count of a
