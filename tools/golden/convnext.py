@@ -7,7 +7,7 @@ Block: out = x + gamma * pwconv2(GELU(pwconv1(LN(dwconv(x)))))
 import torch
 import torch.nn as nn
 
-from layers import DropPath, LayerNorm
+from layers import DropPath, LayerNorm, StagesHeadMixin
 
 
 class Block(nn.Module):
@@ -36,7 +36,7 @@ class Block(nn.Module):
         return inp + self.drop_path(x)
 
 
-class ConvNeXt(nn.Module):
+class ConvNeXt(StagesHeadMixin, nn.Module):
     def __init__(self, in_chans=3, num_classes=1000, depths=(3, 3, 9, 3), dims=(96, 192, 384, 768),
                  drop_path_rate=0.0, layer_scale_init_value=1e-6, head_init_scale=1.0):
         super().__init__()
@@ -57,21 +57,6 @@ class ConvNeXt(nn.Module):
             cur += depths[i]
         self.norm = nn.LayerNorm(dims[-1], eps=1e-6)
         self.head = nn.Linear(dims[-1], num_classes)
-
-    def forward_stages(self, x):
-        outs = []
-        for i in range(4):
-            x = self.downsample_layers[i](x)
-            x = self.stages[i](x)
-            outs.append(x)
-        return outs
-
-    def forward_features(self, x):
-        x = self.forward_stages(x)[-1]
-        return self.norm(x.mean([-2, -1]))
-
-    def forward(self, x):
-        return self.head(self.forward_features(x))
 
 
 def convnext_tiny_config():

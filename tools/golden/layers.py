@@ -46,3 +46,24 @@ class DropPath(nn.Module):
         keep = 1.0 - self.p
         mask = x.new_empty((x.shape[0],) + (1,) * (x.ndim - 1)).bernoulli_(keep)
         return x * mask / keep
+
+
+class StagesHeadMixin:
+    """The forward of ConvNeXt's macro design, shared by ConvNeXt and SLaK (SLAK.md §1.2):
+    downsample_layers[i] then stages[i] for i = 0..3, global average pool, `norm`, `head`."""
+
+    def forward_stages(self, x):
+        """The four stage outputs; the last is the map the ERF differentiates."""
+        outs = []
+        for i in range(4):
+            x = self.downsample_layers[i](x)
+            x = self.stages[i](x)
+            outs.append(x)
+        return outs
+
+    def forward_features(self, x):
+        x = self.forward_stages(x)[-1]
+        return self.norm(x.mean([-2, -1]))  # global average pooling, (N, C, H, W) -> (N, C)
+
+    def forward(self, x):
+        return self.head(self.forward_features(x))

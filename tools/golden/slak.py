@@ -16,7 +16,7 @@ Block (SLAK.md §1.3):
 import torch
 import torch.nn as nn
 
-from layers import DropPath, LayerNorm
+from layers import DropPath, LayerNorm, StagesHeadMixin
 
 
 def conv_bn(in_channels, out_channels, kernel_size, stride, padding, groups, dilation=1, bn=True):
@@ -88,7 +88,7 @@ class Block(nn.Module):
         return inp + self.drop_path(x)
 
 
-class SLaK(nn.Module):
+class SLaK(StagesHeadMixin, nn.Module):
     def __init__(self, in_chans=3, num_classes=1000, depths=(3, 3, 9, 3), dims=(96, 192, 384, 768),
                  drop_path_rate=0.0, layer_scale_init_value=1e-6, head_init_scale=1.0,
                  kernel_size=(51, 49, 47, 13, 5), width_factor=1.0, Decom=None, bn=True):
@@ -115,22 +115,6 @@ class SLaK(nn.Module):
             cur += depths[i]
         self.norm = nn.LayerNorm(dims[-1], eps=1e-6)
         self.head = nn.Linear(dims[-1], num_classes)
-
-    def forward_stages(self, x):
-        """The four stage outputs (downsample_layers[i] then stages[i]); the last is the ERF map."""
-        outs = []
-        for i in range(4):
-            x = self.downsample_layers[i](x)
-            x = self.stages[i](x)
-            outs.append(x)
-        return outs
-
-    def forward_features(self, x):
-        x = self.forward_stages(x)[-1]
-        return self.norm(x.mean([-2, -1]))  # global average pooling, (N, C, H, W) -> (N, C)
-
-    def forward(self, x):
-        return self.head(self.forward_features(x))
 
 
 def slak_tiny_config():
