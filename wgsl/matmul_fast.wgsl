@@ -20,13 +20,18 @@
 // loads per FMA of the loaders. PATCH runs with WG = 8 only (its k walk assumes one k run per lane).
 // Bounds are checked in the loaders (zeros past In/Out/HW), so 249/499/998-wide layers and
 // HW = 49 need no padding.
+// W's binding type WT and its element access W1 (f32, or a half tensor's u32 words widened
+// with unpack2x16float, or f16 under ENABLE = `enable f16;`) come from engine/gpu/half.go
+// (halfW); the widening is exact, so a half W gives bit for bit the result of its expansion.
 // h..ow describe the input of a convolution when PATCH (unused otherwise).
+{{ENABLE}}
 struct Params {
   inp: u32, out: u32, hw: u32, has_bias: u32,
   h: u32, w: u32, kh: u32, kw: u32, s: u32, ph: u32, pw: u32, ow: u32,
 }
 @group(0) @binding(0) var<storage, read> x: array<f32>;
-@group(0) @binding(1) var<storage, read> wm: array<f32>;
+alias WT = {{WT}};
+@group(0) @binding(1) var<storage, read> wm: array<WT>;
 @group(0) @binding(2) var<storage, read> bias: array<f32>;
 // aux0..2 are stats, γ, β when LN, r, g (and a dummy) when EPI = 2: the two never combine, which
 // keeps the shader at 7 storage bindings (the WebGPU default limit is 8).
@@ -50,6 +55,9 @@ const PER: u32 = 8u * TK / WG;   // consecutive k each invocation stages per ste
 
 var<workgroup> As: array<vec4<f32>, 256>; // [k][o/4], TK × T4 = 256
 var<workgroup> Bs: array<vec4<f32>, 256>; // [k][p/4]
+
+// w1 reads W's element i as f32 whatever the binding type.
+fn w1(i: u32) -> f32 { return {{W1}}; }
 
 fn erf_as(z: f32) -> f32 {
   let a = abs(z);
@@ -143,7 +151,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid:
       let ao = o0 + ar;
       let k = k0 + ak;
       var av = 0.0;
-      if (k < p.inp && ao < p.out) { av = wm[ao * p.inp + k]; }
+      if (k < p.inp && ao < p.out) { av = w1(ao * p.inp + k); }
       As[ak * T4 + ar / 4u][ar % 4u] = av;
     }
     workgroupBarrier();

@@ -8,7 +8,11 @@
 // Layout: x [In,HW], W [Out,In], b [Out], stats [2,HW] (mean, rstd from fused_lnstats.wgsl),
 // γ/β [In], r [Out,HW], g [Out], y [Out,HW]. Absent optional inputs are bound to a dummy buffer.
 // Substitutions: LN (true/false), EPI (0/1/2), WG (8: T = 64, TK = 16; 16: T = 128, TK = 8),
-// XV (HW % 4 == 0: x bound as array<vec4<f32>>), WV (In % 4 == 0: W bound as array<vec4<f32>>).
+// XV (HW % 4 == 0: x bound as array<vec4<f32>>), WV (In % 4 == 0: W read 4 k at a time as
+// vec4<f32>). W's binding type WT and its access W1/W4 come from engine/gpu/half.go (halfW):
+// f32 / vec4<f32>, or a half tensor as u32 / vec2<u32> words widened with unpack2x16float, or
+// f16 / vec4<f16> under ENABLE = `enable f16;` (shader-f16); the widening is exact, so a half
+// W gives bit for bit the result of its float32 expansion.
 // Why: on lavapipe a memory access is a loop over the SIMD lanes whatever its width (a vec4 costs
 // ~1.2 scalar loads, ~16 FMAs), so matmul_fast.wgsl's loaders (one scalar load and one scalar
 // workgroup store per element: 64 memory operations per invocation per step at T = 64) cost about
@@ -25,6 +29,7 @@
 // per 512 FMAs instead of 16 per 256; more accumulators spill, which costs less on lavapipe);
 // OB = 4 is the same for rows (16 × 8 blocks, for HW < 128). Bounds are checked in the loaders (zeros past In/Out/HW), so 249/499-wide
 // layers and HW = 49 need no padding.
+{{ENABLE}}
 struct Params {
   inp: u32, out: u32, hw: u32, has_bias: u32,
   h: u32, w: u32, kh: u32, kw: u32, s: u32, ph: u32, pw: u32, ow: u32,

@@ -46,14 +46,21 @@ type Backend struct {
 	// Stats counts submits and dispatches (for tests and benchmarks), and the submits that took
 	// longer than wgpu's 5 s Poll(wait) timeout to complete (see waitIdle; native only).
 	Stats struct{ Submits, Dispatches, LongWaits int }
+
+	mem    Memory // live tensors (half.go)
+	f16Err string // why shaders with `enable f16;` are not used on this device ("" when they may be)
 }
 
-// Tensor is a float32 tensor in a storage buffer owned by one Backend.
+// Tensor is a float32 tensor in a storage buffer owned by one Backend, or a half tensor
+// (UploadF16: binary16 packed two per u32, see half.go).
 type Tensor struct {
 	b     *Backend
 	buf   *wgpu.Buffer
 	shape []int
 	n     int
+	size  uint64 // bytes of buf: 4n, or for a half tensor 2n rounded up to 16
+	half  bool
+	exp   *Tensor // a half tensor's cached float32 expansion (HalfKernels = false), or nil
 	freed bool
 }
 
@@ -171,7 +178,8 @@ func (b *Backend) newTensor(opName string, shape ...int) (*Tensor, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%s: create buffer of %d bytes: %w", opName, bytes, err)
 	}
-	return &Tensor{b: b, buf: buf, shape: append([]int(nil), shape...), n: n}, nil
+	b.mem.add(bytes, false, 1)
+	return &Tensor{b: b, buf: buf, shape: append([]int(nil), shape...), n: n, size: bytes}, nil
 }
 
 // Upload implements op.Backend: it copies data into a new storage tensor of the given shape.
@@ -208,7 +216,7 @@ func (b *Backend) Download(x op.Tensor) (_ []float32, err error) {
 	if err != nil {
 		return nil, err
 	}
-	bytes := uint64(t.n) * 4
+	bytes := t.size
 	staging, err := b.dev.CreateBuffer(&wgpu.BufferDescriptor{
 		Label: "download", Usage: wgpu.BufferUsageMapRead | wgpu.BufferUsageCopyDst, Size: bytes,
 	})
@@ -239,6 +247,12 @@ func (b *Backend) Download(x op.Tensor) (_ []float32, err error) {
 		return nil, err
 	}
 	out := make([]float32, t.n)
+	if t.half {
+		for i := range out {
+			out[i] = op.F16ToF32(binary.LittleEndian.Uint16(raw[2*i:]))
+		}
+		return out, nil
+	}
 	for i := range out {
 		out[i] = math.Float32frombits(binary.LittleEndian.Uint32(raw[4*i:]))
 	}
@@ -266,9 +280,18 @@ func (b *Backend) Free(x op.Tensor) {
 }
 
 func (b *Backend) destroy(t *Tensor) {
+	if t.exp != nil {
+		b.destroy(t.exp)
+		t.exp = nil
+	}
 	t.freed = true
+	if t.buf == nil { // destroyed already
+		return
+	}
+	b.mem.add(t.size, t.half, -1)
 	t.buf.Destroy()
 	t.buf.Release()
+	t.buf = nil
 }
 
 // Flush submits the recorded work and waits for it to finish.
@@ -367,8 +390,19 @@ func (b *Backend) tensor(opName, what string, x op.Tensor) (*Tensor, error) {
 	return t, nil
 }
 
-// arg checks a tensor argument and its length.
+// arg checks a tensor argument and its length. A half tensor is returned as its float32
+// expansion (half.go), so every kernel that binds array<f32> can take it; the kernels that read
+// halves themselves use argHalf.
 func (b *Backend) arg(opName, what string, x op.Tensor, want int) (*Tensor, error) {
+	t, err := b.argHalf(opName, what, x, want)
+	if err != nil || !t.half {
+		return t, err
+	}
+	return b.expand(opName, t)
+}
+
+// argHalf is arg that returns a half tensor as it is.
+func (b *Backend) argHalf(opName, what string, x op.Tensor, want int) (*Tensor, error) {
 	t, err := b.tensor(opName, what, x)
 	if err != nil {
 		return nil, err

@@ -25,7 +25,7 @@ func (b *Backend) Conv2D(x, w, bias op.Tensor, p op.Conv2D) (op.Tensor, error) {
 	if err != nil {
 		return nil, err
 	}
-	wt, err := b.arg(name, "w", w, p.Cout*p.Cin*p.KH*p.KW)
+	wt, err := b.argHalf(name, "w", w, p.Cout*p.Cin*p.KH*p.KW) // the fast path reads a half W as it is
 	if err != nil {
 		return nil, err
 	}
@@ -37,6 +37,11 @@ func (b *Backend) Conv2D(x, w, bias op.Tensor, p op.Conv2D) (op.Tensor, error) {
 	}
 	if y, ok, err := b.conv2dFastLocked(xt, wt, bt, p); ok {
 		return y, err
+	}
+	if wt.half { // conv2d.wgsl binds f32
+		if wt, err = b.expand(name, wt); err != nil {
+			return nil, err
+		}
 	}
 	oh, ow := p.OutH(), p.OutW()
 	grid := [3]uint32{u(ceilDiv(ow, 8)), u(ceilDiv(oh, 8)), u(p.Cout)}

@@ -42,9 +42,16 @@ func openDevice(lost *atomic.Pointer[string]) (*wgpu.Device, Info, error) {
 	// No DeviceLostCallback natively: the binding stores a Go pointer in the C descriptor for it,
 	// which cgo's pointer check rejects (panic). A lost native device shows up as errors from the
 	// binding's error scopes instead; markLost turns those into ErrDeviceLost.
+	// shader-f16 when the adapter has it (lavapipe does): half weights may then bind as f16
+	// (half.go; the native naga's support for `enable f16;` is probed on first use).
+	var feats []wgpu.FeatureName
+	if ad.HasFeature(wgpu.FeatureNameShaderF16) {
+		feats = append(feats, wgpu.FeatureNameShaderF16)
+	}
 	dev, err := ad.RequestDevice(&wgpu.DeviceDescriptor{
-		Label:          "slak",
-		RequiredLimits: &wgpu.RequiredLimits{Limits: req},
+		Label:            "slak",
+		RequiredFeatures: feats,
+		RequiredLimits:   &wgpu.RequiredLimits{Limits: req},
 	})
 	if err != nil {
 		return nil, Info{}, fmt.Errorf("gpu: request device on %q: %w", ai.Name, err)

@@ -148,7 +148,11 @@ func (b *Backend) matmulFastConv(opName string, xt, wt, bt *Tensor, ln []*Tensor
 	if GEMMWide && conv == nil && p.Out >= 128 && p.HW >= 128 {
 		tile = 128
 	}
-	subst := map[string]string{"LN": strconv.FormatBool(ln != nil), "EPI": strconv.Itoa(epi), "PATCH": strconv.FormatBool(conv != nil), "WG": strconv.Itoa(tile / 8)}
+	wt, subst, err := b.halfW(opName, wt, "wm", false)
+	if err != nil {
+		return nil, err
+	}
+	subst["LN"], subst["EPI"], subst["PATCH"], subst["WG"] = strconv.FormatBool(ln != nil), strconv.Itoa(epi), strconv.FormatBool(conv != nil), strconv.Itoa(tile/8)
 	aux := []*Tensor{nil, nil, nil}
 	if ln != nil {
 		copy(aux, ln)
@@ -165,7 +169,11 @@ func (b *Backend) matmulFastConv(opName string, xt, wt, bt *Tensor, ln []*Tensor
 		shape = []int{c.Cout, c.OutH(), c.OutW()}
 	}
 	grid := [3]uint32{u(ceilDiv(p.HW, tile)), u(ceilDiv(p.Out, tile)), 1}
-	return b.run(opName, "matmul_fast", subst, prm, []*Tensor{xt, wt, bt, aux[0], aux[1], aux[2]}, grid, shape...)
+	y, retry, err := b.runHalf(opName, "matmul_fast", subst, prm, []*Tensor{xt, wt, bt, aux[0], aux[1], aux[2]}, grid, shape...)
+	if retry { // the device rejected `enable f16;`: again with the u32 words
+		return b.matmulFastConv(opName, xt, wt, bt, ln, res, epi, p, conv)
+	}
+	return y, err
 }
 
 // matmulFastV4 records matmul_fast_v4.wgsl (matmulFast with vec4 loaders).
@@ -182,16 +190,23 @@ func (b *Backend) matmulFastV4(opName string, xt, wt, bt *Tensor, ln []*Tensor, 
 		ob = 4
 	}
 	tp, to := tile/2*pb, tile/2*ob // 4·WG·PB pixels, 4·WG·OB rows
-	subst := map[string]string{"LN": strconv.FormatBool(ln != nil), "EPI": strconv.Itoa(epi), "WG": strconv.Itoa(tile / 8),
-		"PB": strconv.Itoa(pb), "BS": strconv.Itoa(128 * pb), "OB": strconv.Itoa(ob), "AS": strconv.Itoa(128 * ob)}
 	// element access by binding type: x, aux0 (stats or residual) and y are vec4 arrays when
-	// HW % 4 == 0, W when In % 4 == 0
+	// HW % 4 == 0, W is read as vec4 when In % 4 == 0 (its binding type from halfW)
 	xv, wv := p.HW%4 == 0, p.In%4 == 0
+	wt0 := wt
+	wt, subst, err := b.halfW(opName, wt, "wm", wv)
+	if err != nil {
+		return nil, err
+	}
+	for k, v := range map[string]string{"LN": strconv.FormatBool(ln != nil), "EPI": strconv.Itoa(epi), "WG": strconv.Itoa(tile / 8),
+		"PB": strconv.Itoa(pb), "BS": strconv.Itoa(128 * pb), "OB": strconv.Itoa(ob), "AS": strconv.Itoa(128 * ob)} {
+		subst[k] = v
+	}
 	subst["XV"], subst["WV"] = strconv.FormatBool(xv), strconv.FormatBool(wv)
 	for _, m := range []struct {
 		name, arr string
 		vec       bool
-	}{{"X", "x", xv}, {"R", "aux0", xv}, {"W", "wm", wv}} {
+	}{{"X", "x", xv}, {"R", "aux0", xv}} {
 		if m.vec {
 			subst[m.name+"1"] = m.arr + "[i / 4u][i % 4u]"
 			subst[m.name+"4"] = m.arr + "[i4]"
@@ -200,13 +215,10 @@ func (b *Backend) matmulFastV4(opName string, xt, wt, bt *Tensor, ln []*Tensor, 
 			subst[m.name+"4"] = "vec4<f32>(" + m.arr + "[4u * i4], " + m.arr + "[4u * i4 + 1u], " + m.arr + "[4u * i4 + 2u], " + m.arr + "[4u * i4 + 3u])"
 		}
 	}
-	subst["XT"], subst["WT"] = "f32", "f32"
+	subst["XT"] = "f32"
 	subst["Y1"], subst["Y4"] = "y[i] = v", "for (var j = 0u; j < 4u; j = j + 1u) { y[4u * i4 + j] = v[j]; }"
 	if xv {
 		subst["XT"], subst["Y1"], subst["Y4"] = "vec4<f32>", "y[i / 4u][i % 4u] = v", "y[i4] = v"
-	}
-	if wv {
-		subst["WT"] = "vec4<f32>"
 	}
 	aux := []*Tensor{nil, nil, nil}
 	if ln != nil {
@@ -217,7 +229,11 @@ func (b *Backend) matmulFastV4(opName string, xt, wt, bt *Tensor, ln []*Tensor, 
 	}
 	prm := matmulFastParams{Inp: u(p.In), Out: u(p.Out), HW: u(p.HW), HasBias: b2u(bt != nil)}
 	grid := [3]uint32{u(ceilDiv(p.HW, tp)), u(ceilDiv(p.Out, to)), 1}
-	return b.run(opName, "matmul_fast_v4", subst, prm, []*Tensor{xt, wt, bt, aux[0], aux[1], aux[2]}, grid, p.Out, p.HW)
+	y, retry, err := b.runHalf(opName, "matmul_fast_v4", subst, prm, []*Tensor{xt, wt, bt, aux[0], aux[1], aux[2]}, grid, p.Out, p.HW)
+	if retry { // the device rejected `enable f16;`: again with the u32 words
+		return b.matmulFastV4(opName, xt, wt0, bt, ln, res, epi, p)
+	}
+	return y, err
 }
 
 // linearArgs checks Linear's tensors.
@@ -228,7 +244,7 @@ func (b *Backend) linearArgs(name string, x, w, bias op.Tensor, p op.Linear) (xt
 	if xt, err = b.arg(name, "x", x, p.In*p.HW); err != nil {
 		return
 	}
-	if wt, err = b.arg(name, "w", w, p.Out*p.In); err != nil {
+	if wt, err = b.argHalf(name, "w", w, p.Out*p.In); err != nil { // a half W is read as it is
 		return
 	}
 	if p.Bias {

@@ -16,7 +16,7 @@ func (b *Backend) Linear(x, w, bias op.Tensor, p op.Linear) (op.Tensor, error) {
 	if err != nil {
 		return nil, err
 	}
-	wt, err := b.arg(name, "w", w, p.Out*p.In)
+	wt, err := b.argHalf(name, "w", w, p.Out*p.In) // a half W is read as it is (half.go)
 	if err != nil {
 		return nil, err
 	}
@@ -29,7 +29,21 @@ func (b *Backend) Linear(x, w, bias op.Tensor, p op.Linear) (op.Tensor, error) {
 	if y, ok, err := b.linearFastLocked(xt, wt, bt, p); ok {
 		return y, err
 	}
-	return b.run(name, "linear", biasSubst(p.Bias), linearParams{u(p.In), u(p.Out), u(p.HW)}, []*Tensor{xt, wt, bt}, b.grid1D(p.Out*p.HW, 256), p.Out, p.HW)
+	return b.linearDirect(xt, wt, bt, p)
+}
+
+// linearDirect records linear.wgsl with W's binding from halfW (b.mu held).
+func (b *Backend) linearDirect(xt, wt0, bt *Tensor, p op.Linear) (*Tensor, error) {
+	wt, subst, err := b.halfW("linear", wt0, "wt", false)
+	if err != nil {
+		return nil, err
+	}
+	subst["BIAS"] = biasSubst(p.Bias)["BIAS"]
+	y, retry, err := b.runHalf("linear", "linear", subst, linearParams{u(p.In), u(p.Out), u(p.HW)}, []*Tensor{xt, wt, bt}, b.grid1D(p.Out*p.HW, 256), p.Out, p.HW)
+	if retry { // the device rejected `enable f16;`: again with the u32 words
+		return b.linearDirect(xt, wt0, bt, p)
+	}
+	return y, err
 }
 
 // LinearGradInput implements op.Backend with wgsl/linear_grad.wgsl.

@@ -266,10 +266,10 @@ func (b *Backend) dispatch(opName, shader string, subst map[string]string, param
 			entries = append(entries, wgpu.BindGroupEntry{Binding: uint32(i), Buffer: b.dummy, Size: 16})
 			continue
 		}
-		entries = append(entries, wgpu.BindGroupEntry{Binding: uint32(i), Buffer: t.buf, Size: uint64(t.n) * 4})
+		entries = append(entries, wgpu.BindGroupEntry{Binding: uint32(i), Buffer: t.buf, Size: t.size})
 	}
 	entries = append(entries,
-		wgpu.BindGroupEntry{Binding: uint32(len(ins)), Buffer: out.buf, Size: uint64(out.n) * 4},
+		wgpu.BindGroupEntry{Binding: uint32(len(ins)), Buffer: out.buf, Size: out.size},
 		wgpu.BindGroupEntry{Binding: uint32(len(ins) + 1), Buffer: ub, Size: uint64(len(pb))})
 	for _, e := range entries {
 		if e.Size == 0 { // trap 5: a zero-size binding aborts the native process

@@ -13,6 +13,9 @@ import (
 type Param struct {
 	Shape []int
 	Data  []float32
+	// Half, where Data is nil, holds the values as IEEE 754 binary16 bits
+	// (a deploy weight of an F16 model file kept half: see half.go).
+	Half []uint16
 }
 
 // StateDict maps keys to tensors.
@@ -255,9 +258,9 @@ func validate(v Variant, want []Entry, sd StateDict) error {
 			ce.Shapes = append(ce.Shapes, msg)
 			continue
 		}
-		if len(p.Data) != numel(p.Shape) {
+		if p.Len() != numel(p.Shape) {
 			ce.Shapes = append(ce.Shapes, fmt.Sprintf("%s has %d values for shape %v (want %d): truncated or corrupt",
-				e.Key, len(p.Data), p.Shape, numel(p.Shape)))
+				e.Key, p.Len(), p.Shape, numel(p.Shape)))
 		}
 	}
 	for _, k := range keys {

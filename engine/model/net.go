@@ -61,7 +61,9 @@ func uploadShape(shape []int) []int {
 }
 
 // Load validates every deploy key and shape of deploy against DeployKeys(v),
-// then uploads the weights to b. On any error nothing stays allocated.
+// then uploads the weights to b: half entries (Param.Half, see half.go) with
+// op.HalfUploader.UploadF16 when b has it, widened to float32 otherwise. On
+// any error nothing stays allocated.
 func Load(b op.Backend, v Variant, deploy StateDict) (*Net, error) {
 	if b == nil {
 		return nil, errors.New("model: Load: nil backend")
@@ -71,8 +73,16 @@ func Load(b op.Backend, v Variant, deploy StateDict) (*Net, error) {
 	}
 	n := &Net{V: v, b: b, w: map[string]op.Tensor{}, lkBias: map[string]op.Tensor{}, UseFused: true, FlushEvery: 1}
 	n.fused, _ = b.(op.Fused)
+	hu, _ := b.(op.HalfUploader)
 	for _, e := range DeployKeys(v) {
-		t, err := b.Upload(deploy[e.Key].Data, uploadShape(e.Shape)...)
+		var t op.Tensor
+		var err error
+		switch p := deploy[e.Key]; {
+		case p.Data == nil && p.Half != nil && hu != nil: // half stays half (half.go)
+			t, err = hu.UploadF16(p.Half, uploadShape(e.Shape)...)
+		default:
+			t, err = b.Upload(p.Float32(), uploadShape(e.Shape)...)
+		}
 		if err != nil {
 			n.Free()
 			return nil, fmt.Errorf("model: Load %s: upload %s: %w", v.Name, e.Key, err)

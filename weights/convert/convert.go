@@ -11,10 +11,12 @@ package convert
 
 import (
 	"crypto/sha256"
+	"encoding/binary"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"io"
+	"math"
 	"path"
 	"strconv"
 	"strings"
@@ -231,7 +233,11 @@ func convertCheckpoint(ck *weights.Checkpoint, sourceSHA256 string, opt Options,
 }
 
 // LoadModelFile validates a slak-web model file completely and returns its
-// variant and deploy state dict (float32, F16 widened exactly). Nothing is
+// variant and deploy state dict: float32, except that the GEMM weights of an
+// F16 file (model.HalfKey: pointwise, stem/downsample/1×1 convs, the head)
+// stay binary16 in Param.Half (Data nil; Param.Float32 or model.Widen widen
+// them exactly), which model.Load uploads half on a backend with
+// op.HalfUploader. Every other F16 tensor is widened exactly. Nothing is
 // returned unless every check passes: format, known variant with matching
 // family and kernels, data checksum, every deploy key with its shape and no
 // extra tensors.
@@ -307,12 +313,25 @@ func load(f *weights.File, want string, progress func(done, total int64)) (model
 		if !equal(t.Shape, e.Shape) {
 			return zero, nil, fmt.Errorf("tensor %s: shape %v does not match %s's %v", e.Key, t.Shape, v.Name, e.Shape)
 		}
-		d, err := t.Float32()
-		if err != nil {
-			return zero, nil, err
-		}
 		seen[e.Key] = true
-		sd[e.Key] = model.Param{Shape: append([]int(nil), t.Shape...), Data: d}
+		if t.DType == weights.F16 && model.HalfKey(e) {
+			// kept half (engine/model/half.go): 2 bytes a value in memory and, through
+			// op.HalfUploader, on the device
+			if err := t.Validate(); err != nil {
+				return zero, nil, err
+			}
+			h := make([]uint16, t.NumElements())
+			for i := range h {
+				h[i] = binary.LittleEndian.Uint16(t.Data[2*i:])
+			}
+			sd[e.Key] = model.Param{Shape: append([]int(nil), t.Shape...), Half: h}
+		} else {
+			d, err := t.Float32()
+			if err != nil {
+				return zero, nil, err
+			}
+			sd[e.Key] = model.Param{Shape: append([]int(nil), t.Shape...), Data: d}
+		}
 		if progress != nil {
 			widened += int64(len(t.Data))
 			progress(dataBytes+widened, 2*dataBytes)
@@ -339,4 +358,31 @@ func equal(a, b []int) bool {
 		}
 	}
 	return true
+}
+
+// HalfWeights returns deploy with the entries that model.HalfKey accepts rounded
+// to binary16 (weights.Float16Bits, nearest-even) and kept half (Param.Half), as
+// LoadModelFile returns an F16 file's: for float32 deploy weights (random or
+// converted in memory) that should take the half path. Other entries are
+// shared with deploy. A value beyond binary16's range is an error.
+func HalfWeights(v model.Variant, deploy model.StateDict) (model.StateDict, error) {
+	out := make(model.StateDict, len(deploy))
+	for k, p := range deploy {
+		out[k] = p
+	}
+	for _, e := range model.DeployKeys(v) {
+		p, ok := deploy[e.Key]
+		if !ok || !model.HalfKey(e) || p.Data == nil {
+			continue
+		}
+		h := make([]uint16, len(p.Data))
+		for i, x := range p.Data {
+			h[i] = weights.Float16Bits(x)
+			if h[i]&0x7c00 == 0x7c00 && !(x != x) && !math.IsInf(float64(x), 0) {
+				return nil, fmt.Errorf("convert: HalfWeights: %s[%d] = %g is beyond binary16's range", e.Key, i, x)
+			}
+		}
+		out[e.Key] = model.Param{Shape: p.Shape, Half: h}
+	}
+	return out, nil
 }

@@ -77,10 +77,63 @@ func TestPipelineGolden(t *testing.T) {
 			if dtype == "f16" {
 				rel, top = 1e-2, 1
 			}
+			nHalf := 0
+			for _, e := range model.DeployKeys(v) {
+				if p := deploy[e.Key]; p.Half != nil {
+					nHalf++
+					if dtype != "f16" || !model.HalfKey(e) || p.Data != nil {
+						t.Errorf("%s %s: %s is half", cfg, dtype, e.Key)
+					}
+				} else if dtype == "f16" && model.HalfKey(e) {
+					t.Errorf("%s %s: %s is not half", cfg, dtype, e.Key)
+				}
+			}
+			if dtype == "f16" && nHalf == 0 {
+				t.Fatalf("%s f16: no half weights", cfg)
+			}
+			_, wantHalf := model.WeightBytes(v, deploy, true)
 			for _, b := range backends {
+				var m0 gpu.Memory
+				if b == gb {
+					if err := gb.Flush(); err != nil {
+						t.Fatal(err)
+					}
+					m0 = gb.Memory()
+				}
 				net, err := model.Load(b, v, deploy)
 				if err != nil {
 					t.Fatalf("%s %s %s: Load: %v", cfg, dtype, b.Name(), err)
+				}
+				if b == gb {
+					// the half path: the GEMM weights of an f16 file stay half on the GPU
+					m := gb.Memory()
+					if m.HalfTensors-m0.HalfTensors != nHalf || m.HalfBytes-m0.HalfBytes != uint64(wantHalf) {
+						t.Errorf("%s %s gpu: %d half tensors (%d bytes) after Load, want %d (%d bytes)", cfg, dtype,
+							m.HalfTensors-m0.HalfTensors, m.HalfBytes-m0.HalfBytes, nHalf, wantHalf)
+					}
+					if nHalf > 0 {
+						// tolerance 0: the same kernels on the exactly widened weights
+						wide, err := model.Load(gb, v, model.Widen(deploy))
+						if err != nil {
+							t.Fatal(err)
+						}
+						x := golden["rand64/input"]
+						a, err := net.Forward(x.data, x.shape[1], x.shape[2])
+						if err != nil {
+							t.Fatal(err)
+						}
+						w, err := wide.Forward(x.data, x.shape[1], x.shape[2])
+						if err != nil {
+							t.Fatal(err)
+						}
+						wide.Free()
+						for i := range w.Logits {
+							if math.Float32bits(a.Logits[i]) != math.Float32bits(w.Logits[i]) {
+								t.Fatalf("%s %s gpu: logit %d with half weights %g, with their f32 widening %g (want bit-equal)", cfg, dtype, i, a.Logits[i], w.Logits[i])
+							}
+						}
+						t.Logf("%s f16 gpu: %d half tensors, %d bytes (f32: %d); logits bit-equal to the widened weights'", cfg, nHalf, wantHalf, 2*wantHalf)
+					}
 				}
 				for _, in := range []string{"rand64", "odd71x53", "photo224"} {
 					x := golden[in+"/input"]
