@@ -30,6 +30,8 @@ import (
 	"github.com/slak-web/slak/engine/gpu"
 	"github.com/slak-web/slak/engine/model"
 	"github.com/slak-web/slak/engine/op"
+	"github.com/slak-web/slak/weights"
+	"github.com/slak-web/slak/weights/convert"
 )
 
 // Machine describes the host (filled by the caller: /proc/cpuinfo natively, the navigator in a
@@ -50,8 +52,14 @@ type Config struct {
 	Sparsity    float64
 	Log         func(string) // progress lines (may be nil)
 	// AB, when set, measures each layer row (not the sparse ones) as an interleaved A/B of two
-	// fast variants instead of fast vs direct: AB.Set(true) selects A, Set(false) B.
-	AB *AB
+	// fast variants instead of fast vs direct: AB.Set(true) selects A, Set(false) B. Forward
+	// rows too when ForwardAB is set.
+	AB        *AB
+	ForwardAB bool
+	// HalfWeights uploads the GEMM weights (pw1/pw2 W, stem and downsample conv W; in the
+	// forwards every model.HalfKey weight) as half tensors (gpu.Backend.UploadF16) of the
+	// random values rounded to binary16, as an F16 model file loads (engine/model/half.go).
+	HalfWeights bool
 }
 
 // AB names a switch between two fast variants (e.g. gpu.GEMMVec4 on/off) for Config.AB.
@@ -96,6 +104,7 @@ type Report struct {
 	Date        string  `json:"date"`
 	Machine     Machine `json:"machine"`
 	PeakGFLOPs  float64 `json:"fma_peak_gflops"`
+	HalfWeights bool    `json:"half_weights,omitempty"` // Config.HalfWeights
 	Rows        []Row   `json:"rows"`
 	Seconds     float64 `json:"seconds"`
 }
@@ -115,8 +124,10 @@ func Run(b *gpu.Backend, cfg Config, m Machine) (*Report, error) {
 	}
 	saved := b.Direct
 	defer func() { b.Direct = saved }()
+	halfWeights = cfg.HalfWeights
+	defer func() { halfWeights = false }()
 	start := time.Now()
-	rep := &Report{Adapter: b.Info().Name, AdapterInfo: b.Info().String(), Date: start.UTC().Format(time.RFC3339), Machine: m}
+	rep := &Report{Adapter: b.Info().Name, AdapterInfo: b.Info().String(), Date: start.UTC().Format(time.RFC3339), Machine: m, HalfWeights: cfg.HalfWeights}
 
 	peak, err := fmaPeak(b, cfg.Reps)
 	if err != nil {
@@ -154,13 +165,21 @@ func Run(b *gpu.Backend, cfg Config, m Machine) (*Report, error) {
 			if cfg.Filter != "" && !strings.Contains("forward_"+name, cfg.Filter) {
 				continue
 			}
-			r, err := measureForward(b, name, cfg.ForwardReps, cfg.Sparsity)
+			var ab *AB
+			if cfg.ForwardAB {
+				ab = cfg.AB
+			}
+			r, err := measureForward(b, name, cfg.ForwardReps, cfg.Sparsity, ab)
 			if err != nil {
 				return nil, fmt.Errorf("bench forward %s: %w", name, err)
 			}
 			r.PctPeak = 100 * r.GFLOPs / peak.GFLOPs
 			rep.Rows = append(rep.Rows, r)
-			logf("%-28s fast %8.1f ms  direct %8.1f ms  x%.2f", r.Name, r.MedianMs, r.DirectMedianMs, r.Speedup)
+			if r.ABName != "" {
+				logf("%-28s %s on %8.1f ms  off %8.1f ms  x%.2f", r.Name, r.ABName, r.MedianMs, r.ABOffMedianMs, r.ABSpeedup)
+			} else {
+				logf("%-28s fast %8.1f ms  direct %8.1f ms  x%.2f", r.Name, r.MedianMs, r.DirectMedianMs, r.Speedup)
+			}
 		}
 	}
 	rep.Seconds = time.Since(start).Seconds()
@@ -273,7 +292,24 @@ type layer struct {
 	inputs            [][]float32
 	shapes            [][]int
 	sparse            bool // 40% zero weights: compare the zero-skip fast path with the plain one
+	gemmW             int  // index of the GEMM weight in inputs (half under Config.HalfWeights), 0: none
 	call              func(b *gpu.Backend, in []op.Tensor) (op.Tensor, error)
+}
+
+// halfWeights is Config.HalfWeights during Run.
+var halfWeights bool
+
+// upload uploads input i of l: half (rounded to binary16) when it is the GEMM weight and
+// Config.HalfWeights is set.
+func upload(b *gpu.Backend, l layer, i int) (op.Tensor, error) {
+	if halfWeights && i == l.gemmW && i > 0 {
+		h := make([]uint16, len(l.inputs[i]))
+		for j, v := range l.inputs[i] {
+			h[j] = weights.Float16Bits(v)
+		}
+		return b.UploadF16(h, l.shapes[i]...)
+	}
+	return b.Upload(l.inputs[i], l.shapes[i]...)
 }
 
 func randn(r *rand.Rand, n int, scale float64) []float32 {
@@ -360,7 +396,7 @@ func slakTLayers() []layer {
 			name: fmt.Sprintf("slak_t_s%d_pw1_ln_gelu", s), kind: "lnlineargelu",
 			shape: fmt.Sprintf("%d->%d HW%d", c, 4*c, hw), macs: float64(c * 4 * c * hw),
 			inputs: [][]float32{x, randn(r, c, 1), randn(r, c, 0.1), randn(r, 4*c*c, 1/math.Sqrt(float64(c))), randn(r, 4*c, 0.1)},
-			shapes: [][]int{{c, hw}, {c}, {c}, {4 * c, c}, {4 * c}},
+			shapes: [][]int{{c, hw}, {c}, {c}, {4 * c, c}, {4 * c}}, gemmW: 3,
 			call: func(b *gpu.Backend, in []op.Tensor) (op.Tensor, error) {
 				return b.LNLinearGELU(in[0], in[1], in[2], in[3], in[4], ln, pw1)
 			},
@@ -370,7 +406,7 @@ func slakTLayers() []layer {
 			name: fmt.Sprintf("slak_t_s%d_pw2_scale_res", s), kind: "linearscaleresidual",
 			shape: fmt.Sprintf("%d->%d HW%d", 4*c, c, hw), macs: float64(c * 4 * c * hw),
 			inputs: [][]float32{randn(r, 4*c*hw, 1), randn(r, c*4*c, 1/math.Sqrt(float64(4*c))), randn(r, c, 0.1), randn(r, c, 1), x},
-			shapes: [][]int{{4 * c, hw}, {c, 4 * c}, {c}, {c}, {c, hw}},
+			shapes: [][]int{{4 * c, hw}, {c, 4 * c}, {c}, {c}, {c, hw}}, gemmW: 1,
 			call: func(b *gpu.Backend, in []op.Tensor) (op.Tensor, error) {
 				return b.LinearScaleResidual(in[0], in[1], in[2], in[3], in[4], pw2)
 			},
@@ -394,6 +430,7 @@ func convLayer(name string, p op.Conv2D, r *rand.Rand) layer {
 		macs:   float64(p.Cout * p.OutH() * p.OutW() * p.Cin * p.KH * p.KW),
 		inputs: [][]float32{randn(r, p.Cin*p.H*p.W, 1), randn(r, p.Cout*p.Cin*p.KH*p.KW, 0.1), randn(r, p.Cout, 0.1)},
 		shapes: [][]int{{p.Cin, p.H, p.W}, {p.Cout, p.Cin, p.KH, p.KW}, {p.Cout}},
+		gemmW:  1,
 		call:   func(b *gpu.Backend, in []op.Tensor) (op.Tensor, error) { return b.Conv2D(in[0], in[1], in[2], p) },
 	}
 }
@@ -441,8 +478,8 @@ func withInputs(b *gpu.Backend, l layer, f func(run func() error) error) error {
 			b.Free(t)
 		}
 	}()
-	for i, v := range l.inputs {
-		t, err := b.Upload(v, l.shapes[i]...)
+	for i := range l.inputs {
+		t, err := upload(b, l, i)
 		if err != nil {
 			return err
 		}
@@ -465,8 +502,8 @@ func measureLayer(b *gpu.Backend, l layer, reps int) (Row, error) {
 			b.Free(t)
 		}
 	}()
-	for i, v := range l.inputs {
-		t, err := b.Upload(v, l.shapes[i]...)
+	for i := range l.inputs {
+		t, err := upload(b, l, i)
 		if err != nil {
 			return Row{}, err
 		}
@@ -518,7 +555,7 @@ func measureLayer(b *gpu.Backend, l layer, reps int) (Row, error) {
 
 // measureForward times Net.Forward (upload of the 224² input, the whole network, download of
 // the logits) with random weights, fast (op.Fused + fast paths) and direct.
-func measureForward(b *gpu.Backend, name string, reps int, sparsity float64) (Row, error) {
+func measureForward(b *gpu.Backend, name string, reps int, sparsity float64, ab *AB) (Row, error) {
 	v, err := model.Lookup(name)
 	if err != nil {
 		return Row{}, err
@@ -526,6 +563,11 @@ func measureForward(b *gpu.Backend, name string, reps int, sparsity float64) (Ro
 	sd, err := model.RandomWeights(v, 1, sparsity)
 	if err != nil {
 		return Row{}, err
+	}
+	if halfWeights {
+		if sd, err = convert.HalfWeights(v, sd); err != nil {
+			return Row{}, err
+		}
 	}
 	cb := &counter{Backend: b}
 	net, err := model.Load(cb, v, sd)
@@ -551,6 +593,34 @@ func measureForward(b *gpu.Backend, name string, reps int, sparsity float64) (Ro
 		return row, err
 	}
 	row.MACs = cb.macs
+	if ab != nil { // A/B of a fast-kernel switch instead of fast vs direct
+		defer ab.Set(true)
+		ab.Set(false)
+		if err := run(); err != nil { // warm-up of B (A's was the run above)
+			return row, err
+		}
+		var on, off []float64
+		for i := 0; i < reps; i++ {
+			for _, o := range []bool{true, false} {
+				ab.Set(o)
+				t0 := time.Now()
+				if err := run(); err != nil {
+					return row, err
+				}
+				if ms := float64(time.Since(t0).Nanoseconds()) / 1e6; o {
+					on = append(on, ms)
+				} else {
+					off = append(off, ms)
+				}
+			}
+		}
+		sort.Float64s(on)
+		sort.Float64s(off)
+		row.MedianMs, row.MinMs, row.GFLOPs = on[reps/2], on[0], 2*row.MACs/(on[reps/2]*1e6)
+		row.ABName, row.ABOffMedianMs, row.ABSpeedup = ab.Name, off[reps/2], off[reps/2]/on[reps/2]
+		row.Note = fmt.Sprintf("A/B of %s on vs off (fast kernels, interleaved, %d samples each); random weights, sparsity %.2f, half GEMM weights %v", ab.Name, reps, sparsity, halfWeights)
+		return row, nil
+	}
 	// no further warm-up: the run above compiled the fast pipelines, and the direct ones are
 	// compiled by the layer rows (or cost well under 1% of a direct forward on lavapipe)
 	med, mn, dmed, dmn, err := paired(b, reps, false, run)

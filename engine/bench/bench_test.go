@@ -71,7 +71,7 @@ func TestRunSmall(t *testing.T) {
 // through the MAC-counting wrapper) and checks it produced a count and two timings.
 func TestForwardTiny(t *testing.T) {
 	b := newBackend(t)
-	r, err := measureForward(b, "slak_tiny", 1, 0.4)
+	r, err := measureForward(b, "slak_tiny", 1, 0.4, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -29,7 +29,9 @@ func main() {
 	quiet := flag.Bool("q", false, "no progress on stderr")
 	zeroSkip := flag.Bool("zeroskip", false, "compile the fast depthwise kernel with the zero-tap skip (gpu.DWZeroSkip; the *_sparse40 rows measure both either way)")
 	v4 := flag.Bool("v4", true, "pointwise layers on matmul_fast_v4.wgsl (gpu.GEMMVec4)")
-	ab := flag.String("ab", "", "measure layer rows as an interleaved A/B of a fast-kernel switch instead of fast vs direct: v4 (gpu.GEMMVec4), long (gpu.GEMMLong), tall (gpu.GEMMTall), square (gpu.GEMMSquare), wide (gpu.GEMMWide)")
+	ab := flag.String("ab", "", "measure layer rows as an interleaved A/B of a fast-kernel switch instead of fast vs direct: v4 (gpu.GEMMVec4), long (gpu.GEMMLong), tall (gpu.GEMMTall), square (gpu.GEMMSquare), wide (gpu.GEMMWide), half (gpu.HalfKernels: half GEMM weights read as they are vs their cached f32 expansion; implies -half), f16 (gpu.HalfNative: shader-f16 vs unpack2x16float; implies -half)")
+	half := flag.Bool("half", false, "GEMM weights (pw1/pw2, stem/downsample convs; in forwards every model.HalfKey weight) as half tensors, rounded to binary16 like an F16 model file")
+	fab := flag.Bool("forward-ab", true, "with -ab: forward rows are an interleaved A/B of the switch too (instead of fast vs direct)")
 	flag.Parse()
 	gpu.GEMMVec4 = *v4
 	if os.Getenv("XDG_RUNTIME_DIR") == "" {
@@ -42,7 +44,7 @@ func main() {
 		os.Exit(1)
 	}
 	defer b.Close()
-	cfg := bench.Config{Reps: *reps, ForwardReps: *freps, Forwards: *forwards, Filter: *filter, Sparsity: *sparsity}
+	cfg := bench.Config{Reps: *reps, ForwardReps: *freps, Forwards: *forwards, Filter: *filter, Sparsity: *sparsity, HalfWeights: *half, ForwardAB: *fab}
 	switch *ab {
 	case "":
 	case "v4":
@@ -55,8 +57,15 @@ func main() {
 		cfg.AB = &bench.AB{Name: "GEMMSquare", Set: func(on bool) { gpu.GEMMSquare = on }}
 	case "wide":
 		cfg.AB = &bench.AB{Name: "GEMMWide", Set: func(on bool) { gpu.GEMMWide = on }}
+	case "half":
+		cfg.AB, cfg.HalfWeights = &bench.AB{Name: "HalfKernels", Set: func(on bool) { gpu.HalfKernels = on }}, true
+	case "f16":
+		cfg.AB, cfg.HalfWeights = &bench.AB{Name: "HalfNative", Set: func(on bool) { gpu.HalfNative = on }}, true
+		if ok, why := b.HalfNativeStatus(); !ok {
+			fmt.Fprintln(os.Stderr, "bench: -ab f16: half weights are not read as f16 here:", why)
+		}
 	default:
-		fmt.Fprintln(os.Stderr, "bench: -ab takes v4, long, tall, square or wide")
+		fmt.Fprintln(os.Stderr, "bench: -ab takes v4, long, tall, square, wide, half or f16")
 		os.Exit(2)
 	}
 	if !*quiet {
