@@ -286,9 +286,21 @@ func (s *engineState) install(ctx app.Context, v model.Variant, deploy model.Sta
 		} else {
 			p.modelID = v.Name
 		}
-		p.status = v.Label + " is loaded."
+		p.status = v.Label + " is loaded" + weightMemory(v, deploy, s.backend) + "."
 	})
 	return nil
+}
+
+// weightMemory says what the weights take on the backend: an F16 file's GEMM
+// weights stay half (2 bytes a value) on a backend with op.HalfUploader (the
+// GPU; engine/model/half.go).
+func weightMemory(v model.Variant, deploy model.StateDict, b op.Backend) string {
+	_, half := b.(op.HalfUploader)
+	f32b, hb := model.WeightBytes(v, deploy, half)
+	if hb == 0 {
+		return fmt.Sprintf(" (weights %.1f MB)", float64(f32b)/1e6)
+	}
+	return fmt.Sprintf(" (weights %.1f MB, %.1f MB of them f16)", float64(f32b+hb)/1e6, float64(hb)/1e6)
 }
 
 // classify runs preprocessing and the forward pass on one decoded image.
