@@ -145,24 +145,50 @@ func (p *page) fail(ctx app.Context, e *uiError) {
 	})
 }
 
-// handleFile sorts one File/Blob by content: image, weights, or neither.
+// blobFetch reads n bytes at off of a File/Blob (blocks: never call it from a
+// js.FuncOf callback).
+func blobFetch(blob js.Value) func(off int64, n int) ([]byte, error) {
+	return func(off int64, n int) ([]byte, error) {
+		buf, err := await(blob.Call("slice", float64(off), float64(off+int64(n))).Call("arrayBuffer"))
+		if err != nil {
+			return nil, err
+		}
+		return bytesFromJS(js.Global().Get("Uint8Array").New(buf)), nil
+	}
+}
+
+// handleFile sorts one File/Blob by content: image, weights, or neither. Only
+// its first bytes are read to decide; weight files are then read lazily by the
+// engine (lazyFile), images whole after a size check.
 func (p *page) handleFile(ctx app.Context, f js.Value) {
 	name := "pasted image"
 	if n := f.Get("name"); n.Type() == js.TypeString && n.String() != "" {
 		name = n.String()
 	}
+	size := int64(f.Get("size").Float())
 	report(ctx, func(p *page) { p.err = nil; p.status = "Reading " + name + "…" })
-	buf, err := await(f.Call("arrayBuffer"))
-	if err != nil {
+	src := newLazyFile(size, blobFetch(f))
+	head := make([]byte, min(size, sniffBytes))
+	if _, err := src.ReadAt(head, 0); err != nil {
 		p.fail(ctx, &uiError{Kind: "read", Title: "Could not read " + name, Detail: err.Error(), Next: "Try choosing the file again."})
 		return
 	}
-	b := bytesFromJS(js.Global().Get("Uint8Array").New(buf))
-	switch k := sniff(b); k {
+	switch k := sniff(head); k {
 	case kindImage:
+		if size > maxImageFileBytes {
+			p.fail(ctx, &uiError{Kind: "enormous", Title: name + " is too large to decode here",
+				Detail: fmt.Sprintf("The file is %.0f MB; this page decodes photos up to %d MB.", float64(size)/1e6, maxImageFileBytes>>20),
+				Next:   "Scale it down (the model sees 224×224 anyway) and try again. Whatever was loaded is still there."})
+			return
+		}
+		b := make([]byte, size)
+		if _, err := src.ReadAt(b, 0); err != nil {
+			p.fail(ctx, &uiError{Kind: "read", Title: "Could not read " + name, Detail: err.Error(), Next: "Try choosing the file again."})
+			return
+		}
 		p.handleImage(ctx, f, name, b)
 	case kindSafetensors:
-		engineRequests <- engineRequest{Kind: reqWeights, Name: name, Data: b, FileKind: k}
+		engineRequests <- engineRequest{Kind: reqWeights, Name: name, Src: src, FileKind: k}
 	case kindPyTorchZip:
 		// An official checkpoint does not name its variant: convert it for
 		// the model picked in the picker, or try each listed model.
@@ -170,28 +196,28 @@ func (p *page) handleFile(ctx app.Context, f js.Value) {
 		if c := choiceByID(p.modelID); !c.Builtin {
 			variant = c.ID
 		}
-		engineRequests <- engineRequest{Kind: reqWeights, Name: name, Data: b, FileKind: k, Variant: variant}
+		engineRequests <- engineRequest{Kind: reqWeights, Name: name, Src: src, FileKind: k, Variant: variant}
 	case kindPyTorchLegacy:
 		p.fail(ctx, &uiError{Kind: "weights", Title: name + " is a legacy PyTorch pickle",
 			Detail: "Only the zip format that torch.save writes since PyTorch 1.6 can be read here.",
 			Next:   "Re-save it with a recent PyTorch (torch.save(torch.load(f), g)) or convert it with make weights."})
 	default:
-		p.fail(ctx, notImageError(name, b))
+		p.fail(ctx, notImageError(name, size))
 	}
 }
 
 // notImageError distinguishes "named like an image but the bytes are not one"
 // (corrupt) from any other file.
-func notImageError(name string, b []byte) *uiError {
+func notImageError(name string, size int64) *uiError {
 	lower := strings.ToLower(name)
 	for _, ext := range []string{".png", ".jpg", ".jpeg", ".gif", ".webp", ".bmp"} {
 		if strings.HasSuffix(lower, ext) {
 			return &uiError{Kind: "corrupt", Title: name + " is not a valid image",
-				Detail: fmt.Sprintf("It is named like an image, but its %d bytes do not start like any image format.", len(b)),
+				Detail: fmt.Sprintf("It is named like an image, but its %d bytes do not start like any image format.", size),
 				Next:   "The file may be damaged; try another copy or another photo. Whatever was loaded is still there."}
 		}
 	}
-	if len(b) == 0 {
+	if size == 0 {
 		return &uiError{Kind: "not-image", Title: name + " is empty", Detail: "The file has no bytes.", Next: "Choose a photo (PNG, JPEG, GIF, WebP or BMP)."}
 	}
 	return &uiError{Kind: "not-image", Title: name + " is not an image",

@@ -677,6 +677,17 @@ func (b *browser) runErrorCases(t *testing.T, variant string) {
 	if msg := b.waitError(t, "enormous", "panorama.png", 30*time.Second); !strings.Contains(msg, "20000×100") {
 		t.Errorf("enormous-image error = %q", msg)
 	}
+	// A file over the image size cap is refused from File.size after reading
+	// only its first bytes (made in the page: 257 MiB would be slow to send).
+	b.eval(t, `(async () => {
+		const head = new Uint8Array([0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A]);
+		const dt = new DataTransfer();
+		dt.items.add(new File([head, new Uint8Array(257 * 1024 * 1024)], "gigantic.png", {type: "image/png"}));
+		document.body.dispatchEvent(new DragEvent('drop', {bubbles: true, cancelable: true, dataTransfer: dt}));
+	})()`)
+	if msg := b.waitError(t, "enormous", "gigantic.png", 60*time.Second); !strings.Contains(msg, "269 MB") {
+		t.Errorf("gigantic-file error = %q", msg)
+	}
 	// A tampered weight file: the current model stays loaded.
 	b.drop(t, "tampered.safetensors", "application/octet-stream", tamperedSafetensors())
 	if msg := b.waitError(t, "weights", "tampered.safetensors", 60*time.Second); !strings.Contains(msg, "still loaded") {

@@ -16,6 +16,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"math"
 	"reflect"
 	"sort"
@@ -63,8 +64,9 @@ type engineRequest struct {
 	Name     string
 	Image    *rgbaImage
 	DecodeMs float64
-	// weights
+	// weights: Data, or Src when the file is read lazily (a dropped file, lazyFile)
 	Data       []byte
+	Src        *lazyFile
 	FileKind   fileKind
 	Variant    string // expected variant ("" = infer from the file)
 	FromDevice bool   // read from the IndexedDB cache
@@ -467,9 +469,13 @@ func (s *engineState) retry(ctx app.Context) {
 // loadWeights validates and loads a converted .safetensors or an official
 // .pth (converted here). On any error the current model stays loaded.
 func (s *engineState) loadWeights(ctx app.Context, req engineRequest) {
+	n := int64(len(req.Data))
+	if req.Src != nil {
+		n = req.Src.Size()
+	}
 	report(ctx, func(p *page) {
 		p.busy = true
-		p.load = &loadProgress{Label: "Loading " + req.Name, Stage: "checking", Loaded: int64(len(req.Data)), Total: int64(len(req.Data))}
+		p.load = &loadProgress{Label: "Loading " + req.Name, Stage: "checking", Loaded: 0, Total: n}
 	})
 	v, deploy, err := parseWeights(ctx, req)
 	if err == nil {
@@ -580,9 +586,14 @@ func parseWeights(ctx app.Context, req engineRequest) (model.Variant, model.Stat
 			})
 		}
 	}
+	var src io.ReaderAt = bytes.NewReader(req.Data)
+	size := int64(len(req.Data))
+	if req.Src != nil {
+		src, size = req.Src, req.Src.Size()
+	}
 	switch req.FileKind {
 	case kindSafetensors:
-		f, err := weights.ReadSafetensorsProgress(bytes.NewReader(req.Data), int64(len(req.Data)), progress("reading"))
+		f, err := weights.ReadSafetensorsProgress(src, size, progress("reading"))
 		if err != nil {
 			return model.Variant{}, nil, err
 		}
@@ -591,8 +602,14 @@ func parseWeights(ctx app.Context, req engineRequest) (model.Variant, model.Stat
 		}
 		return convert.LoadModelFile(f)
 	case kindPyTorchZip:
-		sum := sha256.Sum256(req.Data)
-		ck, err := weights.ReadPTH(bytes.NewReader(req.Data), int64(len(req.Data)))
+		// The source checksum recorded in the converted file, streamed: the
+		// checkpoint is never held whole (it may carry optimizer state).
+		h := sha256.New()
+		if _, err := io.Copy(h, &progressReader{r: io.NewSectionReader(src, 0, size), total: size, fn: progress("checksumming")}); err != nil {
+			return model.Variant{}, nil, err
+		}
+		sum := h.Sum(nil)
+		ck, err := weights.ReadPTH(src, size)
 		if err != nil {
 			return model.Variant{}, nil, err
 		}
@@ -611,7 +628,7 @@ func parseWeights(ctx app.Context, req engineRequest) (model.Variant, model.Stat
 		}
 		var first error
 		for _, name := range tries {
-			f, err := convert.ConvertCheckpoint(ck, hex.EncodeToString(sum[:]), convert.Options{
+			f, err := convert.ConvertCheckpoint(ck, hex.EncodeToString(sum), convert.Options{
 				Variant: name, DType: "f32", SourceFile: req.Name, Progress: progress("converting to " + name)})
 			if err == nil {
 				return convert.LoadModelFile(f)
