@@ -25,7 +25,8 @@ var browserIndex []byte
 
 // TestBrowserConformance builds engine/gpu/internal/browsertest for GOOS=js and runs the quick
 // optest cases in headless Chromium on its WebGPU adapter (SwiftShader here): the js device path
-// (device_js.go, error scopes, mapAsync readback) against engine/cpu. It skips without Chromium
+// (device_js.go, error scopes, mapAsync readback) against engine/cpu, plus the half-weight GEMMs
+// against their float32 widening (main_js.go's halfCheck, tolerance 0). It skips without Chromium
 // (failing under CI=true or SLAK_REQUIRE_GPU=1), and under -short.
 func TestBrowserConformance(t *testing.T) {
 	if testing.Short() {
@@ -112,5 +113,10 @@ func TestBrowserConformance(t *testing.T) {
 	if got := strings.Count(out, " max|Δ|/tol="); got != want {
 		t.Fatalf("browser ran %d case directions, want %d:\n%s", got, want, out)
 	}
-	t.Logf("%d case directions, all within tolerance", want)
+	i := strings.Index(out, "HALF ok") // half weights on the page's device (main_js.go's halfCheck)
+	if i < 0 {
+		t.Fatalf("browser half-weight check missing or failed:\n%s", out)
+	}
+	half, _, _ := strings.Cut(out[i:], "\n")
+	t.Logf("%d case directions, all within tolerance; %s", want, half)
 }
