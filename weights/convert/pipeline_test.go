@@ -132,7 +132,7 @@ func TestPipelineGolden(t *testing.T) {
 								t.Fatalf("%s %s gpu: logit %d with half weights %g, with their f32 widening %g (want bit-equal)", cfg, dtype, i, a.Logits[i], w.Logits[i])
 							}
 						}
-						t.Logf("%s f16 gpu: %d half tensors, %d bytes (f32: %d); logits bit-equal to the widened weights'", cfg, nHalf, wantHalf, 2*wantHalf)
+						t.Logf("%s f16 gpu: %d half tensors, %d bytes; logits bit-equal to the widened weights'", cfg, nHalf, wantHalf)
 					}
 				}
 				for _, in := range []string{"rand64", "odd71x53", "photo224"} {
