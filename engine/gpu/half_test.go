@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/slak-web/slak/engine/op"
@@ -358,5 +359,21 @@ func TestHalfF16ShaderValidates(t *testing.T) {
 				}
 			}
 		}
+	}
+}
+
+// TestHalfDispatchGuard: a shader that reads its inputs as f32 refuses a half tensor (a kernel
+// added without halfW's substitutions fails loudly instead of reading the packed words).
+func TestHalfDispatchGuard(t *testing.T) {
+	b := backend(t)
+	w := upHalf(t, b, make([]uint16, 6), 2, 3).(*Tensor)
+	defer b.Free(w)
+	dy := up(t, b, make([]float32, 2), 2, 1)
+	defer b.Free(dy)
+	b.mu.Lock()
+	_, err := b.run("test", "linear_grad", nil, linearParams{3, 2, 1}, []*Tensor{dy.(*Tensor), w}, [3]uint32{1, 1, 1}, 3, 1)
+	b.mu.Unlock()
+	if err == nil || !strings.Contains(err.Error(), "half tensor") {
+		t.Errorf("linear_grad.wgsl given a half W: err = %v, want the half-tensor refusal", err)
 	}
 }

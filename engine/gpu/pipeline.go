@@ -251,6 +251,13 @@ func (b *Backend) dispatch(opName, shader string, subst map[string]string, param
 	if len(ins) != p.kern.inputs {
 		return fmt.Errorf("%s: %d inputs, the shader binds %d", where, len(ins), p.kern.inputs)
 	}
+	for i, t := range ins {
+		// a half tensor (half.go) binds only where its access was substituted (halfW sets WT)
+		// or to the unpack kernel; anywhere else it would be read as f32 garbage
+		if t != nil && t.half && shader != "half_unpack" && subst["WT"] == "" {
+			return fmt.Errorf("%s: input %d is a half tensor, which this shader reads as f32 (use Backend.arg, or halfW's substitutions)", where, i)
+		}
+	}
 	pb, err := paramBytes(params)
 	if err != nil {
 		return fmt.Errorf("%s: %w", where, err)
