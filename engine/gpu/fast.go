@@ -103,6 +103,7 @@ type (
 
 func init() {
 	kernels["dwconv_fast"] = kernel{5, dwFastParams{}}
+	kernels["dwconv_fast2"] = kernel{5, dwFast2Params{}}
 	kernels["matmul_fast"] = kernel{6, matmulFastParams{}}
 	kernels["matmul_fast_v4"] = kernel{6, matmulFastParams{}}
 	kernels["fused_lnstats"] = kernel{1, lnStatsParams{}}
@@ -126,6 +127,13 @@ func (b *Backend) dwFast(opName string, xt *Tensor, ws []*Tensor, bt *Tensor, ps
 	}
 	w3 := []*Tensor{ws[0], ws[0], ws[0]}
 	copy(w3, ws)
+	if DWFast2 {
+		if prm, ok := planDWFast2(ps, bt != nil, dwFast2R); ok {
+			subst := dwFast2Subst(dwFast2R, dwFast2NV, DWZeroSkip)
+			y, err := b.run(opName, "dwconv_fast2", subst, prm, []*Tensor{xt, w3[0], w3[1], w3[2], bt}, [3]uint32{u(pl.C), 1, 1}, pl.C, pl.OH, pl.OW)
+			return y, true, err
+		}
+	}
 	subst := map[string]string{"SMEM": strconv.Itoa(fastDWSmem), "SKIPZERO": strconv.FormatBool(DWZeroSkip)}
 	grid := [3]uint32{u(pl.C), u(pl.Bands), 1}
 	y, err := b.run(opName, "dwconv_fast", subst, pl.Params, []*Tensor{xt, w3[0], w3[1], w3[2], bt}, grid, pl.C, pl.OH, pl.OW)

@@ -1,6 +1,10 @@
 package gpu
 
 import (
+	"fmt"
+	"strconv"
+	"strings"
+
 	"github.com/slak-web/slak/engine/op"
 )
 
@@ -67,3 +71,155 @@ func planDWFast(ps []op.DWConv, hasBias bool) (dwFastPlan, bool) {
 // FMAPeakFLOPs is the number of floating-point operations one dispatch of fmapeak.wgsl performs:
 // 2 per FMA, 16 chains (4 vec4) per invocation, iters per chain, 64 invocations per workgroup.
 func FMAPeakFLOPs(groups, iters int) float64 { return 2 * 16 * float64(iters) * 64 * float64(groups) }
+
+// DWFast2 runs summed depthwise branches on wgsl/dwconv_fast2.wgsl (4-tap groups on aligned vec4
+// windows, tall branches on the transposed plane, the 5×5 merged into the 5×K) wherever its
+// plan fits; off, or where it does not fit, dwconv_fast.wgsl runs.
+var DWFast2 = true
+
+// fastDW2Smem4 is dwconv_fast2.wgsl's workgroup memory in vec4 (15.6 KiB, as dwconv_fast.wgsl).
+const fastDW2Smem4 = 1000
+
+// dwFast2R and dwFast2NV are dwconv_fast2.wgsl's output block: R rows × 4·NV columns per
+// invocation.
+var dwFast2R, dwFast2NV = 2, 4
+
+// dwFast2Params mirrors dwconv_fast2.wgsl's Params (per branch b: mode, row/column taps and
+// paddings in the branch's orientation, staged weight offset, row length and tap shift, in f32).
+type dwFast2Params struct {
+	C, H, W, OH, OW, NB, HasBias, WBase uint32
+	Mode0, Mode1, Mode2, Kr0, Kr1, Kr2  uint32
+	Kc0, Kc1, Kc2, Pr0, Pr1, Pr2        uint32
+	Pc0, Pc1, Pc2, Wo0, Wo1, Wo2        uint32
+	Wl0, Wl1, Wl2, Ws0, Ws1, Ws2        uint32
+}
+
+// planDWFast2 lays out dwconv_fast2.wgsl for the branches ps with R-row blocks: each branch's
+// orientation (tall when KH > KW), merges (a branch with the same row taps and row padding as a
+// longer one in the same orientation, whose columns it falls inside, adds its weights into it),
+// the staged weights, and the workgroup memory (plane and weights in fastDW2Smem4 vec4). ok is
+// false when it does not fit or the shapes are not stride-1 branches of one output shape.
+func planDWFast2(ps []op.DWConv, hasBias bool, R int) (dwFast2Params, bool) {
+	if len(ps) == 0 || len(ps) > 3 {
+		return dwFast2Params{}, false
+	}
+	p0 := ps[0]
+	type br struct{ mode, kr, kc, pr, pc, wo, wl, ws int }
+	bs := make([]br, len(ps))
+	tall := false
+	for i, p := range ps {
+		if p.Validate() != nil || p.Stride != 1 || p.C != p0.C || p.H != p0.H || p.W != p0.W ||
+			p.OutH() != p0.OutH() || p.OutW() != p0.OutW() {
+			return dwFast2Params{}, false
+		}
+		if p.KH > p.KW {
+			bs[i] = br{mode: 1, kr: p.KW, kc: p.KH, pr: p.PadW, pc: p.PadH}
+			tall = true
+		} else {
+			bs[i] = br{mode: 0, kr: p.KH, kc: p.KW, pr: p.PadH, pc: p.PadW}
+		}
+	}
+	// merges: b into t when b lies inside t's columns, same orientation and rows; t is longer
+	// (or as long and earlier), and t itself is not merged
+	into := make([]int, len(bs))
+	for i := range into {
+		into[i] = -1
+	}
+	for i, b := range bs {
+		for t, tb := range bs {
+			if t == i || into[t] >= 0 || tb.mode != b.mode || tb.kr != b.kr || tb.pr != b.pr {
+				continue
+			}
+			if d := tb.pc - b.pc; d >= 0 && d+b.kc <= tb.kc && (tb.kc > b.kc || t < i) {
+				into[i] = t
+				break
+			}
+		}
+	}
+	wo := 0
+	for i := range bs {
+		if into[i] >= 0 {
+			continue
+		}
+		b := &bs[i]
+		b.ws = 3 + ((-b.pc-3)%4+4)%4 // ≡ −pc (mod 4), ≥ 3
+		b.wl = (b.ws + b.kc + 3 + 3) / 4 * 4
+		b.wo = wo
+		wo += b.kr * b.wl
+	}
+	for i, t := range into {
+		if t >= 0 {
+			bs[i].mode = bs[t].mode + 2
+			bs[i].wo, bs[i].wl, bs[i].ws = bs[t].wo, bs[t].wl, bs[t].ws+bs[t].pc-bs[i].pc
+		}
+	}
+	plane := (p0.H + 2*(R-1)) * ((p0.W + 3) / 4)
+	if tall {
+		plane = max(plane, (p0.W+2*(R-1))*((p0.H+3)/4))
+	}
+	if plane+wo/4 > fastDW2Smem4 {
+		return dwFast2Params{}, false
+	}
+	prm := dwFast2Params{C: u(p0.C), H: u(p0.H), W: u(p0.W), OH: u(p0.OutH()), OW: u(p0.OutW()), NB: u(len(ps)),
+		HasBias: b2u(hasBias), WBase: u(plane)}
+	f := [][]*uint32{
+		{&prm.Mode0, &prm.Mode1, &prm.Mode2}, {&prm.Kr0, &prm.Kr1, &prm.Kr2}, {&prm.Kc0, &prm.Kc1, &prm.Kc2},
+		{&prm.Pr0, &prm.Pr1, &prm.Pr2}, {&prm.Pc0, &prm.Pc1, &prm.Pc2}, {&prm.Wo0, &prm.Wo1, &prm.Wo2},
+		{&prm.Wl0, &prm.Wl1, &prm.Wl2}, {&prm.Ws0, &prm.Ws1, &prm.Ws2},
+	}
+	for i, b := range bs {
+		for k, v := range []int{b.mode, b.kr, b.kc, b.pr, b.pc, b.wo, b.wl, b.ws} {
+			*f[k][i] = u(v)
+		}
+	}
+	return prm, true
+}
+
+// dwFast2Subst is dwconv_fast2.wgsl's substitutions for R × 4·NV blocks: the unrolled
+// accumulators a{k}_{m} (row k, columns 4m..4m+3), the window r{k}_{m} loaded per row tap, the
+// body of one group of 4 taps (new chunk n{k}, 4·R·NV vec4 FMAs on constant swizzles, the
+// window moved on by one vec4) and the stores.
+func dwFast2Subst(R, NV int, skipZero bool) map[string]string {
+	var acc, win, grp, st strings.Builder
+	for k := 0; k < R; k++ {
+		for m := 0; m < NV; m++ {
+			fmt.Fprintf(&acc, "    var a%d_%d = vec4<f32>();\n", k, m)
+			fmt.Fprintf(&st, "    put(mode, yb, i0 + %d, j0 + %d, a%d_%d, bv);\n", k, 4*m, k, m)
+		}
+		fmt.Fprintf(&win, "        let o%d = (i0 + %d + ky - PR + (R - 1)) * sw4;\n", k, k)
+		for m := 0; m < NV; m++ {
+			fmt.Fprintf(&win, "        var r%d_%d = ld(o%d, q + %d, sw4);\n", k, m, k, m)
+		}
+		fmt.Fprintf(&grp, "          let n%d = ld(o%d, q + %d + g, sw4);\n", k, k, NV)
+	}
+	next := func(k, m int) string {
+		if m+1 == NV {
+			return fmt.Sprintf("n%d", k)
+		}
+		return fmt.Sprintf("r%d_%d", k, m+1)
+	}
+	comp := "xyzw"
+	for t := 0; t < 4; t++ {
+		fmt.Fprintf(&grp, "          if (!SKIPZERO || wv.%c != 0.0) {\n            let t%d = vec4<f32>(wv.%c);\n", comp[t], t, comp[t])
+		for k := 0; k < R; k++ {
+			for m := 0; m < NV; m++ {
+				in := fmt.Sprintf("r%d_%d", k, m)
+				if t > 0 {
+					in = fmt.Sprintf("vec4<f32>(r%d_%d.%s, %s.%s)", k, m, comp[t:], next(k, m), comp[:t])
+				}
+				fmt.Fprintf(&grp, "            a%d_%d = fma(t%d, %s, a%d_%d);\n", k, m, t, in, k, m)
+			}
+		}
+		grp.WriteString("          }\n")
+	}
+	for k := 0; k < R; k++ {
+		for m := 0; m < NV; m++ {
+			fmt.Fprintf(&grp, "          r%d_%d = %s;\n", k, m, next(k, m))
+		}
+	}
+	return map[string]string{
+		"R": strconv.Itoa(R), "NV": strconv.Itoa(NV), "SMEM4": strconv.Itoa(fastDW2Smem4), "SKIPZERO": strconv.FormatBool(skipZero),
+		"ACC": strings.TrimRight(acc.String(), "\n"), "WIN": strings.TrimRight(win.String(), "\n"),
+		"GROUP": strings.TrimRight(grp.String(), "\n"), "STORE": strings.TrimRight(st.String(), "\n"),
+	}
+}

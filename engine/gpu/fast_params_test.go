@@ -34,3 +34,28 @@ func TestPlanDWFast(t *testing.T) {
 		}
 	}
 }
+
+func TestPlanDWFast2(t *testing.T) {
+	s0 := []op.DWConv{
+		{C: 124, H: 56, W: 56, KH: 51, KW: 5, Stride: 1, PadH: 25, PadW: 2},
+		{C: 124, H: 56, W: 56, KH: 5, KW: 51, Stride: 1, PadH: 2, PadW: 25},
+		{C: 124, H: 56, W: 56, KH: 5, KW: 5, Stride: 1, PadH: 2, PadW: 2},
+	}
+	p, ok := planDWFast2(s0, true, 2)
+	// the 51×5 runs transposed (mode 1: 5 row taps × 51), the 5×51 as is; the 5×5 adds into the
+	// 5×51's slots 23 taps further (mode 2); weights: pad 3 (≡ −25 mod 4), rows of 60 f32;
+	// plane (56 + 2) rows × 14 vec4 = 812 vec4, + 2 · 5 · 60 / 4 = 150 ≤ 1000
+	if !ok || p.Mode0 != 1 || p.Mode1 != 0 || p.Mode2 != 2 || p.Kr0 != 5 || p.Kc0 != 51 || p.Pc0 != 25 ||
+		p.Ws0 != 3 || p.Wl0 != 60 || p.Wo0 != 0 || p.Wo1 != 300 || p.Wo2 != 300 || p.Ws2 != 3+23 || p.WBase != 812 {
+		t.Fatalf("planDWFast2(slak_t_s0): ok=%v %+v", ok, p)
+	}
+	// RepLKNet-31B stage 0 (31×31 on 56×56): 31 rows of 40 f32 do not fit beside the plane
+	if _, ok := planDWFast2([]op.DWConv{{C: 128, H: 56, W: 56, KH: 31, KW: 31, Stride: 1, PadH: 15, PadW: 15}}, false, 2); ok {
+		t.Errorf("planDWFast2(31x31 on 56x56) fits 812 + 310 vec4 in 1000")
+	}
+	// merged only with the same row taps: a 3×5 keeps its own weights beside a 5×51
+	p, ok = planDWFast2([]op.DWConv{s0[1], {C: 124, H: 56, W: 56, KH: 3, KW: 5, Stride: 1, PadH: 1, PadW: 2}}, false, 2)
+	if !ok || p.Mode1 != 0 || p.Wo1 != 300 || p.Ws1 != 6 || p.Wl1 != 16 {
+		t.Fatalf("planDWFast2(5x51 + 3x5): ok=%v %+v, want the 3x5 unmerged at 300 (shift 6, rows of 16)", ok, p)
+	}
+}

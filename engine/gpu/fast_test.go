@@ -97,11 +97,27 @@ func smallFast(t *testing.T) {
 	t.Cleanup(func() { dwFastAlways = false })
 }
 
+// TestFastDWConvSum runs every case on dwconv_fast2.wgsl (DWFast2, where its plan fits) and on
+// dwconv_fast.wgsl.
 func TestFastDWConvSum(t *testing.T) {
+	for _, fast2 := range []bool{true, false} {
+		t.Run(fmt.Sprintf("fast2=%v", fast2), func(t *testing.T) {
+			saved := DWFast2
+			DWFast2 = fast2
+			defer func() { DWFast2 = saved }()
+			testFastDWConvSum(t)
+		})
+	}
+}
+
+func testFastDWConvSum(t *testing.T) {
 	b := backend(t)
 	smallFast(t)
 	ref := cpu.NewBackend()
 	r := rand.New(rand.NewPCG(6, 1))
+	one := func(c, h, w, kh, kw int) op.DWConv {
+		return op.DWConv{C: c, H: h, W: w, KH: kh, KW: kw, Stride: 1, PadH: kh / 2, PadW: kw / 2}
+	}
 	cases := []struct {
 		name string
 		ps   []op.DWConv
@@ -115,6 +131,17 @@ func TestFastDWConvSum(t *testing.T) {
 		{"bands_120x70_15x5+5x15", []op.DWConv{{C: 2, H: 120, W: 70, KH: 15, KW: 5, Stride: 1, PadH: 7, PadW: 2}, {C: 2, H: 120, W: 70, KH: 5, KW: 15, Stride: 1, PadH: 2, PadW: 7}}, true},
 		{"fallback_k51_on_100x100", slakDW(2, 100, 51)[:2], true},
 		{"sparse40_slak_t_s0_c5", slakDW(5, 56, 51), true}, // 40% exact zeros: the zero-skip path
+		// dwconv_fast2's edges: W not a multiple of 4 (57, 13, 7: partial vec4 chunks), C = 499,
+		// no bias, one tall branch (only the transposed pass), a 5×K with its 5×5 merged, two
+		// equal 5×5 (merged), taps clipped on both sides of a map narrower than the kernel
+		{"slak_57x57_c3_nobias", slakDW(3, 57, 51), false},
+		{"slak_t_s2_47_c499_h14", slakDW(499, 14, 47), true},
+		{"slak_13x13_c4_k29", slakDW(4, 13, 29), true},
+		{"tall_only_51x5_c3_h57x23", []op.DWConv{one(3, 57, 23, 51, 5)}, false},
+		{"wide_merge_5x51+5x5_c3_h13x57", []op.DWConv{one(3, 13, 57, 5, 51), one(3, 13, 57, 5, 5)}, true},
+		{"equal_5x5+5x5_c2_h7x9", []op.DWConv{one(2, 7, 9, 5, 5), one(2, 7, 9, 5, 5)}, true},
+		{"asym_7x3_pad1x4+5x7_pad0x6_c3_h13x11", []op.DWConv{{C: 3, H: 13, W: 11, KH: 7, KW: 3, Stride: 1, PadH: 1, PadW: 4},
+			{C: 3, H: 13, W: 11, KH: 5, KW: 7, Stride: 1, PadH: 0, PadW: 6}}, false},
 	}
 	for _, tc := range cases {
 		p0 := tc.ps[0]

@@ -57,6 +57,8 @@ func main() {
 		cfg.AB = &bench.AB{Name: "GEMMSquare", Set: func(on bool) { gpu.GEMMSquare = on }}
 	case "wide":
 		cfg.AB = &bench.AB{Name: "GEMMWide", Set: func(on bool) { gpu.GEMMWide = on }}
+	case "fast2":
+		cfg.AB = &bench.AB{Name: "DWFast2", Set: func(on bool) { gpu.DWFast2 = on }}
 	case "half":
 		cfg.AB, cfg.HalfWeights = &bench.AB{Name: "HalfKernels", Set: func(on bool) { gpu.HalfKernels = on }}, true
 	case "f16":
