@@ -330,6 +330,9 @@ func referenceTop5(t *testing.T, variant string, pngPath string) ([]int, []float
 	if err != nil {
 		t.Fatal(err)
 	}
+	if deploy, err = convert.HalfWeights(v, deploy); err != nil { // as engine.go's builtinWeights
+		t.Fatal(err)
+	}
 	idx, p := referenceTop5With(t, v, deploy, pngPath)
 	t.Logf("native reference (%s, random weights, engine/cpu): %.1f s", variant, time.Since(start).Seconds())
 	return idx, p
