@@ -80,9 +80,21 @@ var DWFast2 = true
 // fastDW2Smem4 is dwconv_fast2.wgsl's workgroup memory in vec4 (15.6 KiB, as dwconv_fast.wgsl).
 const fastDW2Smem4 = 1000
 
-// dwFast2R and dwFast2NV are dwconv_fast2.wgsl's output block: R rows × 4·NV columns per
-// invocation.
-var dwFast2R, dwFast2NV = 2, 4
+// dwFast2R is the rows of dwconv_fast2.wgsl's output block (R × 4·NV per invocation). Interleaved
+// A/B on lavapipe, SLaK-T stage 0 (NV = 4 against R = 2): R = 4 1.06x but 0.77x / 0.70x at
+// stages 1-2, R = 1 0.92x.
+var dwFast2R = 2
+
+// dwFast2NV is the vec4 columns of dwconv_fast2.wgsl's block for output width ow: 7 (28 columns)
+// or 4 (16 columns), whichever computes fewer padded columns (ties: 4). Interleaved A/B on
+// lavapipe, NV = 7 against 4: 1.12x on 56×56 (64 → 56 columns), 0.95–1.05x on 28×28, 0.74x on
+// 14×14 (28 columns for 14); NV = 8 on 56×56 0.95x, NV = 2 0.87x.
+func dwFast2NV(ow int) int {
+	if ceilDiv(ow, 28)*28 < ceilDiv(ow, 16)*16 {
+		return 7
+	}
+	return 4
+}
 
 // dwFast2Params mirrors dwconv_fast2.wgsl's Params (per branch b: mode, row/column taps and
 // paddings in the branch's orientation, staged weight offset, row length and tap shift, in f32).
@@ -181,6 +193,7 @@ func planDWFast2(ps []op.DWConv, hasBias bool, R int) (dwFast2Params, bool) {
 // window moved on by one vec4) and the stores.
 func dwFast2Subst(R, NV int, skipZero bool) map[string]string {
 	var acc, win, grp, st strings.Builder
+
 	for k := 0; k < R; k++ {
 		for m := 0; m < NV; m++ {
 			fmt.Fprintf(&acc, "    var a%d_%d = vec4<f32>();\n", k, m)
@@ -199,7 +212,23 @@ func dwFast2Subst(R, NV int, skipZero bool) map[string]string {
 		return fmt.Sprintf("r%d_%d", k, m+1)
 	}
 	comp := "xyzw"
-	for t := 0; t < 4; t++ {
+	if !skipZero {
+		// per accumulator its 4 taps in a row: the accumulator and its two window registers
+		// stay live across 4 FMAs (measured 1.00-1.09x over taps-outer on lavapipe)
+		grp.WriteString("          let t0 = vec4<f32>(wv.x);\n          let t1 = vec4<f32>(wv.y);\n          let t2 = vec4<f32>(wv.z);\n          let t3 = vec4<f32>(wv.w);\n")
+		for k := 0; k < R; k++ {
+			for m := 0; m < NV; m++ {
+				for t := 0; t < 4; t++ {
+					in := fmt.Sprintf("r%d_%d", k, m)
+					if t > 0 {
+						in = fmt.Sprintf("vec4<f32>(r%d_%d.%s, %s.%s)", k, m, comp[t:], next(k, m), comp[:t])
+					}
+					fmt.Fprintf(&grp, "          a%d_%d = fma(t%d, %s, a%d_%d);\n", k, m, t, in, k, m)
+				}
+			}
+		}
+	}
+	for t := 0; t < 4 && skipZero; t++ {
 		fmt.Fprintf(&grp, "          if (!SKIPZERO || wv.%c != 0.0) {\n            let t%d = vec4<f32>(wv.%c);\n", comp[t], t, comp[t])
 		for k := 0; k < R; k++ {
 			for m := 0; m < NV; m++ {

@@ -139,6 +139,7 @@ func testFastDWConvSum(t *testing.T) {
 		{"slak_13x13_c4_k29", slakDW(4, 13, 29), true},
 		{"tall_only_51x5_c3_h57x23", []op.DWConv{one(3, 57, 23, 51, 5)}, false},
 		{"wide_merge_5x51+5x5_c3_h13x57", []op.DWConv{one(3, 13, 57, 5, 51), one(3, 13, 57, 5, 5)}, true},
+		{"nv7_51x5+5x51_c3_h13x56", []op.DWConv{one(3, 13, 56, 51, 5), one(3, 13, 56, 5, 51)}, true}, // 28-column blocks
 		{"equal_5x5+5x5_c2_h7x9", []op.DWConv{one(2, 7, 9, 5, 5), one(2, 7, 9, 5, 5)}, true},
 		{"asym_7x3_pad1x4+5x7_pad0x6_c3_h13x11", []op.DWConv{{C: 3, H: 13, W: 11, KH: 7, KW: 3, Stride: 1, PadH: 1, PadW: 4},
 			{C: 3, H: 13, W: 11, KH: 5, KW: 7, Stride: 1, PadH: 0, PadW: 6}}, false},
