@@ -147,7 +147,13 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
   // weights: zero the region, then add each branch in turn (a merged branch adds into the
   // slots of its target, so the branches go one after the other)
   let wbase = i32(p.wbase);
-  for (var i = wbase + lid; i < {{SMEM4}}; i = i + 64) { s[i] = vec4<f32>(); }
+  var wend = wbase; // one past the last staged weight vec4 (merged branches add no rows)
+  for (var b = 0u; b < p.nb; b = b + 1u) {
+    let rows = i32(vec3<u32>(p.kr0, p.kr1, p.kr2)[b]);
+    let wl = i32(vec3<u32>(p.wl0, p.wl1, p.wl2)[b]);
+    wend = max(wend, wbase + (i32(vec3<u32>(p.wo0, p.wo1, p.wo2)[b]) + rows * wl) / 4);
+  }
+  for (var i = wbase + lid; i < wend; i = i + 64) { s[i] = vec4<f32>(); }
   let sw4a = (W + 3) / 4;
   stage(0u, lid, xb, H, W, sw4a);
   var tall = false;
