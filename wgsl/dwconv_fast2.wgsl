@@ -3,8 +3,8 @@
 //   y[c,oy,ox] = bias[c] + Σ_b Σ_{ky,kx} w_b[c,ky,kx] · x[c, oy+ky−PH_b, ox+kx−PW_b]   (zero padding)
 // Reference: engine/cpu/dwconv.go (DWConv, summed: op.Fused.DWConvSum by composition).
 // Layout: x [C,H,W], w_b [C,KH_b,KW_b], bias [C] (ignored unless has_bias), y [C,OH,OW].
-// Dispatch: (C, 1, 1) workgroups of 64 invocations, one per channel (the whole plane fits; the
-// host falls back to dwconv_fast.wgsl otherwise).
+// Dispatch: (C, 1, 1) workgroups of WG invocations (substituted: 8 on CPU adapters, else 64),
+// one per channel (the whole plane fits; the host falls back to dwconv_fast.wgsl otherwise).
 // Every branch runs in one of two orientations of the same "wide" routine (taps along the
 // staged rows): mode 0 on the plane as is (branches with KW ≥ KH), mode 1 on the plane staged
 // TRANSPOSED (tall branches, K×5 → 5×K); modes 2 and 3 (orientation mode & 1) = merged into
@@ -60,7 +60,7 @@ fn wt(b: u32, i: u32) -> f32 {
 fn stage(mode: u32, lid: i32, xb: i32, nri: i32, nci: i32, sw4: i32) {
   let W = i32(p.w);
   let n = (nri + 2 * (R - 1)) * sw4;
-  for (var i = lid; i < n; i = i + 64) {
+  for (var i = lid; i < n; i = i + {{WG}}) {
     let r = i / sw4 - (R - 1);
     let q = 4 * (i % sw4);
     var v = vec4<f32>();
@@ -100,7 +100,7 @@ fn sweep(mode: u32, lid: i32, yb: i32, nro: i32, nco: i32, nri: i32, nci: i32, s
   let nbr = (nro + R - 1) / R;
   let nbc = (nco + 4 * NV - 1) / (4 * NV);
   let wbase = i32(p.wbase);
-  for (var blk = lid; blk < nbr * nbc; blk = blk + 64) {
+  for (var blk = lid; blk < nbr * nbc; blk = blk + {{WG}}) {
     let i0 = (blk % nbr) * R;
     let j0 = (blk / nbr) * (4 * NV);
 {{ACC}}
@@ -134,7 +134,7 @@ fn sweep(mode: u32, lid: i32, yb: i32, nro: i32, nco: i32, nri: i32, nci: i32, s
   }
 }
 
-@compute @workgroup_size(64)
+@compute @workgroup_size({{WG}})
 fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) lidu: u32) {
   let c = wg.x;
   let lid = i32(lidu);
@@ -153,7 +153,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
     let wl = i32(vec3<u32>(p.wl0, p.wl1, p.wl2)[b]);
     wend = max(wend, wbase + (i32(vec3<u32>(p.wo0, p.wo1, p.wo2)[b]) + rows * wl) / 4);
   }
-  for (var i = wbase + lid; i < wend; i = i + 64) { s[i] = vec4<f32>(); }
+  for (var i = wbase + lid; i < wend; i = i + {{WG}}) { s[i] = vec4<f32>(); }
   let sw4a = (W + 3) / 4;
   stage(0u, lid, xb, H, W, sw4a);
   var tall = false;
@@ -170,7 +170,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
     var KW = KC;
     if (tr) { KW = KR; }
     let n = KR * KC;
-    for (var i = lid; i < n; i = i + 64) {
+    for (var i = lid; i < n; i = i + {{WG}}) {
       let ky = i / KW;
       let kx = i % KW;
       var a = ky;

@@ -85,6 +85,26 @@ const fastDW2Smem4 = 1000
 // stages 1-2, R = 1 0.92x.
 var dwFast2R = 2
 
+// dwFast2WG is dwconv_fast2.wgsl's workgroup size on an adapter: 8 on the CPU rasterizers
+// (llvmpipe runs 8 invocations as the lanes of one AVX2 batch; a workgroup of one batch needs no
+// switching between batches at its barriers), 64 elsewhere. Interleaved A/B on lavapipe, lk_sum
+// rows of SLaK-T stages 0/1/2/3 (stage 3 with the fast kernel forced): 16 against 64
+// 1.07/1.21/1.47/1.76x, 8 against 16 1.01/1.05/1.15/1.23x, 32 against 16 0.99/0.91/0.87/0.79x.
+// SwiftShader (also one thread per workgroup, SIMD batches) takes the same size, unmeasured there.
+func dwFast2WG(adapter string) int {
+	if dwFast2WGTest != 0 {
+		return dwFast2WGTest
+	}
+	a := strings.ToLower(adapter)
+	if strings.Contains(a, "llvmpipe") || strings.Contains(a, "lavapipe") || strings.Contains(a, "swiftshader") {
+		return 8
+	}
+	return 64
+}
+
+// dwFast2WGTest, when not 0, overrides dwFast2WG (tests run both sizes on any adapter).
+var dwFast2WGTest = 0
+
 // dwFast2NV is the vec4 columns of dwconv_fast2.wgsl's block for output width ow: 7 (28 columns)
 // or 4 (16 columns), whichever computes fewer padded columns (ties: 4). Interleaved A/B on
 // lavapipe, NV = 7 against 4: 1.12x on 56×56 (64 → 56 columns), 0.95–1.05x on 28×28, 0.74x on
@@ -187,11 +207,11 @@ func planDWFast2(ps []op.DWConv, hasBias bool, R int) (dwFast2Params, bool) {
 	return prm, true
 }
 
-// dwFast2Subst is dwconv_fast2.wgsl's substitutions for R × 4·NV blocks: the unrolled
+// dwFast2Subst is dwconv_fast2.wgsl's substitutions for R × 4·NV blocks on wg invocations: the unrolled
 // accumulators a{k}_{m} (row k, columns 4m..4m+3), the window r{k}_{m} loaded per row tap, the
 // body of one group of 4 taps (new chunk n{k}, 4·R·NV vec4 FMAs on constant swizzles, the
 // window moved on by one vec4) and the stores.
-func dwFast2Subst(R, NV int, skipZero bool) map[string]string {
+func dwFast2Subst(R, NV, wg int, skipZero bool) map[string]string {
 	var acc, win, grp, st strings.Builder
 
 	for k := 0; k < R; k++ {
@@ -247,7 +267,7 @@ func dwFast2Subst(R, NV int, skipZero bool) map[string]string {
 		}
 	}
 	return map[string]string{
-		"R": strconv.Itoa(R), "NV": strconv.Itoa(NV), "SMEM4": strconv.Itoa(fastDW2Smem4), "SKIPZERO": strconv.FormatBool(skipZero),
+		"R": strconv.Itoa(R), "NV": strconv.Itoa(NV), "SMEM4": strconv.Itoa(fastDW2Smem4), "SKIPZERO": strconv.FormatBool(skipZero), "WG": strconv.Itoa(wg),
 		"ACC": strings.TrimRight(acc.String(), "\n"), "WIN": strings.TrimRight(win.String(), "\n"),
 		"GROUP": strings.TrimRight(grp.String(), "\n"), "STORE": strings.TrimRight(st.String(), "\n"),
 	}

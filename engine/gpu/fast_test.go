@@ -97,14 +97,17 @@ func smallFast(t *testing.T) {
 	t.Cleanup(func() { dwFastAlways = false })
 }
 
-// TestFastDWConvSum runs every case on dwconv_fast2.wgsl (DWFast2, where its plan fits) and on
-// dwconv_fast.wgsl.
+// TestFastDWConvSum runs every case on dwconv_fast2.wgsl (DWFast2, where its plan fits) with
+// workgroups of 8 and of 64 invocations, and on dwconv_fast.wgsl.
 func TestFastDWConvSum(t *testing.T) {
-	for _, fast2 := range []bool{true, false} {
-		t.Run(fmt.Sprintf("fast2=%v", fast2), func(t *testing.T) {
+	for _, c := range []struct {
+		fast2 bool
+		wg    int
+	}{{true, 8}, {true, 64}, {false, 0}} {
+		t.Run(fmt.Sprintf("fast2=%v/wg=%d", c.fast2, c.wg), func(t *testing.T) {
 			saved := DWFast2
-			DWFast2 = fast2
-			defer func() { DWFast2 = saved }()
+			DWFast2, dwFast2WGTest = c.fast2, c.wg
+			defer func() { DWFast2, dwFast2WGTest = saved, 0 }()
 			testFastDWConvSum(t)
 		})
 	}
