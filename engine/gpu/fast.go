@@ -56,8 +56,12 @@ func dwFastWorthOn(pl dwFastPlan, ps []op.DWConv, smallPlanes bool) bool {
 	return px >= 128 && (px >= 400 || (smallPlanes && taps >= 49))
 }
 
-// dwFastWorth picks the rule for this backend's adapter (see dwFastWorthOn).
+// dwFastWorth is the choice Backend.Tune measured for ps on this device (tune.go), else the
+// static rule for this backend's adapter (see dwFastWorthOn).
 func (b *Backend) dwFastWorth(pl dwFastPlan, ps []op.DWConv) bool {
+	if fast, ok := b.dwTunedFast(ps); ok && !dwFastAlways {
+		return fast
+	}
 	return dwFastWorthOn(pl, ps, !strings.Contains(strings.ToLower(b.info.Name), "swiftshader"))
 }
 
@@ -129,12 +133,12 @@ func (b *Backend) dwFast(opName string, xt *Tensor, ws []*Tensor, bt *Tensor, ps
 	copy(w3, ws)
 	if DWFast2 {
 		if prm, ok := planDWFast2(ps, bt != nil, dwFast2R); ok {
-			subst := dwFast2Subst(dwFast2R, dwFast2NV(pl.OW), dwFast2WG(b.info.Name), DWZeroSkip)
+			subst := dwFast2Subst(dwFast2R, dwFast2NV(pl.OW), dwFast2WG(b.info.Name), b.dwZeroSkip(ps))
 			y, err := b.run(opName, "dwconv_fast2", subst, prm, []*Tensor{xt, w3[0], w3[1], w3[2], bt}, [3]uint32{u(pl.C), 1, 1}, pl.C, pl.OH, pl.OW)
 			return y, true, err
 		}
 	}
-	subst := map[string]string{"SMEM": strconv.Itoa(fastDWSmem), "SKIPZERO": strconv.FormatBool(DWZeroSkip)}
+	subst := map[string]string{"SMEM": strconv.Itoa(fastDWSmem), "SKIPZERO": strconv.FormatBool(b.dwZeroSkip(ps))}
 	grid := [3]uint32{u(pl.C), u(pl.Bands), 1}
 	y, err := b.run(opName, "dwconv_fast", subst, pl.Params, []*Tensor{xt, w3[0], w3[1], w3[2], bt}, grid, pl.C, pl.OH, pl.OW)
 	return y, true, err
@@ -149,6 +153,11 @@ func (b *Backend) matmulFast(opName string, xt, wt, bt *Tensor, ln []*Tensor, re
 // matmulFastConv is matmulFast with an im2col loader when conv is not nil (PATCH): x is the conv
 // input, p the GEMM view (In = Cin·KH·KW, Out = Cout, HW = OutH·OutW).
 func (b *Backend) matmulFastConv(opName string, xt, wt, bt *Tensor, ln []*Tensor, res []*Tensor, epi int, p op.Linear, conv *op.Conv2D) (*Tensor, error) {
+	if conv == nil && b.useSG(p, ln != nil, epi) { // matmul_sg.go: tuned, or forced by GEMMSubgroups
+		if y, ok, err := b.matmulSG(opName, xt, wt, bt, ln, res, epi, p); ok {
+			return y, err
+		}
+	}
 	if conv == nil && GEMMVec4 {
 		return b.matmulFastV4(opName, xt, wt, bt, ln, res, epi, p)
 	}
