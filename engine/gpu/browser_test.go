@@ -32,6 +32,73 @@ func TestBrowserConformance(t *testing.T) {
 	if testing.Short() {
 		t.Skip("-short: browser run skipped")
 	}
+	out := browserPage(t, "", 150*time.Second)
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	if len(lines) > 0 {
+		t.Log(lines[0]) // the adapter
+	}
+	if !strings.Contains(out, "BAD=0") || strings.Contains(out, "FAIL") || strings.Contains(out, "error") {
+		t.Fatalf("browser conformance failed:\n%s", out)
+	}
+	want, sgWant := 0, 0
+	for _, c := range optest.Cases() {
+		if !c.Real {
+			want += 2 // forward and gradient
+			if c.Op == "linear" {
+				sgWant += 2
+			}
+		}
+	}
+	// The subgroup GEMM (matmul_sg.wgsl) runs forced on where the device has subgroups
+	// (SwiftShader does): the linear cases again, and the fused pointwise ops.
+	switch {
+	case strings.Contains(out, "SUBGROUPS=forced"):
+		want += sgWant
+		for _, l := range lines {
+			if strings.HasPrefix(l, "SUBGROUPS=") || strings.HasPrefix(l, "SG fused/") {
+				t.Log(l)
+			}
+		}
+	case strings.Contains(out, "SUBGROUPS=absent"):
+		if len(lines) > 0 && strings.Contains(lines[0], "subgroups") && strings.Contains(lines[0], "features [") &&
+			strings.Contains(strings.SplitN(lines[0], "adapter features", 2)[0], "subgroups") {
+			t.Fatalf("the device has subgroups but the subgroup GEMM did not run:\n%s", out)
+		}
+		t.Log("no subgroups on this device: matmul_sg.wgsl not run")
+	default:
+		t.Fatalf("no SUBGROUPS line:\n%s", out)
+	}
+	if got := strings.Count(out, " max|Δ|/tol="); got != want {
+		t.Fatalf("browser ran %d case directions, want %d:\n%s", got, want, out)
+	}
+	i := strings.Index(out, "HALF ok") // half weights on the page's device (main_js.go's halfCheck)
+	if i < 0 {
+		t.Fatalf("browser half-weight check missing or failed:\n%s", out)
+	}
+	half, _, _ := strings.Cut(out[i:], "\n")
+	t.Logf("%d case directions, all within tolerance; %s", want, half)
+}
+
+// TestBrowserSubgroupAB is the in-browser A/B of the subgroup GEMM: SLaK-T's pointwise layers at
+// 224² timed by Backend.Tune (interleaved, matmul_fast_v4.wgsl vs matmul_sg.wgsl) on the page's
+// adapter. Run on request: SLAK_E2E_SG_AB=<samples> go test ./engine/gpu -run SubgroupAB -v
+func TestBrowserSubgroupAB(t *testing.T) {
+	n := os.Getenv("SLAK_E2E_SG_AB")
+	if n == "" {
+		t.Skip("set SLAK_E2E_SG_AB=<samples> to run the in-browser subgroup GEMM A/B")
+	}
+	out := browserPage(t, "?ab="+n, 9*time.Minute)
+	t.Logf("\n%s", out)
+	if strings.Contains(out, "ERROR") {
+		t.Fatal("A/B failed")
+	}
+}
+
+// browserPage builds engine/gpu/internal/browsertest for GOOS=js, opens index.html+query in
+// headless Chromium on SwiftShader's WebGPU and returns the page's text once its title is DONE.
+// It skips without Chromium (failing under CI=true or SLAK_REQUIRE_GPU=1).
+func browserPage(t *testing.T, query string, wait time.Duration) string {
+	t.Helper()
 	chromium := ""
 	for _, c := range []string{os.Getenv("CHROMIUM"), "chromium", "chromium-browser", "google-chrome"} {
 		if c == "" {
@@ -84,39 +151,18 @@ func TestBrowserConformance(t *testing.T) {
 	defer acancel()
 	ctx, cancel := chromedp.NewContext(actx)
 	defer cancel()
-	ctx, tcancel := context.WithTimeout(ctx, 3*time.Minute)
+	ctx, tcancel := context.WithTimeout(ctx, wait+30*time.Second)
 	defer tcancel()
-	if _, err := chromedp.Run(ctx, chromedp.Navigate(srv.URL+"/index.html")); err != nil {
+	if _, err := chromedp.Run(ctx, chromedp.Navigate(srv.URL+"/index.html"+query)); err != nil {
 		t.Fatalf("navigate: %v", err)
 	}
 	if _, err := chromedp.Run(ctx, chromedp.Poll[chromedp.Void](`document.title == "DONE"`,
-		chromedp.WithPollingTimeout(150*time.Second), chromedp.WithPollingInterval(200*time.Millisecond))); err != nil {
-		t.Fatalf("waiting for the suite: %v", err)
+		chromedp.WithPollingTimeout(wait), chromedp.WithPollingInterval(200*time.Millisecond))); err != nil {
+		t.Fatalf("waiting for the page: %v", err)
 	}
 	out, err := chromedp.Run(ctx, chromedp.Evaluate[string](`document.body.innerText`))
 	if err != nil {
 		t.Fatal(err)
 	}
-	lines := strings.Split(strings.TrimSpace(out), "\n")
-	if len(lines) > 0 {
-		t.Log(lines[0]) // the adapter
-	}
-	if !strings.Contains(out, "BAD=0") || strings.Contains(out, "FAIL") || strings.Contains(out, "error") {
-		t.Fatalf("browser conformance failed:\n%s", out)
-	}
-	want := 0
-	for _, c := range optest.Cases() {
-		if !c.Real {
-			want += 2 // forward and gradient
-		}
-	}
-	if got := strings.Count(out, " max|Δ|/tol="); got != want {
-		t.Fatalf("browser ran %d case directions, want %d:\n%s", got, want, out)
-	}
-	i := strings.Index(out, "HALF ok") // half weights on the page's device (main_js.go's halfCheck)
-	if i < 0 {
-		t.Fatalf("browser half-weight check missing or failed:\n%s", out)
-	}
-	half, _, _ := strings.Cut(out[i:], "\n")
-	t.Logf("%d case directions, all within tolerance; %s", want, half)
+	return out
 }

@@ -18,6 +18,7 @@ import (
 
 	"github.com/slak-web/slak/engine/bench"
 	"github.com/slak-web/slak/engine/gpu"
+	"github.com/slak-web/slak/engine/model"
 )
 
 func main() {
@@ -32,6 +33,8 @@ func main() {
 	ab := flag.String("ab", "", "measure layer rows as an interleaved A/B of a fast-kernel switch instead of fast vs direct: v4 (gpu.GEMMVec4), long (gpu.GEMMLong), tall (gpu.GEMMTall), square (gpu.GEMMSquare), wide (gpu.GEMMWide), half (gpu.HalfKernels: half GEMM weights read as they are vs their cached f32 expansion; implies -half), f16 (gpu.HalfNative: shader-f16 vs unpack2x16float; implies -half)")
 	half := flag.Bool("half", false, "GEMM weights (pw1/pw2, stem/downsample convs; in forwards every model.HalfKey weight) as half tensors, rounded to binary16 like an F16 model file")
 	fab := flag.Bool("forward-ab", true, "with -ab: forward rows are an interleaved A/B of the switch too (instead of fast vs direct)")
+	tune := flag.String("tune", "", "first run the run-time kernel tuner (gpu.Backend.Tune) on this model's layer configurations at 224² (random weights at -sparsity; e.g. slak_t): the rows then run with the tuned choices, and the JSON gets a \"tune\" report")
+	tuneSamples := flag.Int("tune-samples", 3, "with -tune: timed samples per candidate (after one warm-up each)")
 	flag.Parse()
 	gpu.GEMMVec4 = *v4
 	if os.Getenv("XDG_RUNTIME_DIR") == "" {
@@ -73,17 +76,65 @@ func main() {
 	if !*quiet {
 		cfg.Log = func(s string) { fmt.Fprintln(os.Stderr, s) }
 	}
+	var out struct {
+		*bench.Report
+		Tune *gpu.TuneReport `json:"tune,omitempty"`
+	}
+	if *tune != "" {
+		tr, err := tuneModel(b, *tune, *sparsity, *tuneSamples, cfg.Log)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "bench: -tune:", err)
+			os.Exit(1)
+		}
+		out.Tune = tr
+	}
 	rep, err := bench.Run(b, cfg, machine())
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)
 		os.Exit(1)
 	}
+	out.Report = rep
 	enc := json.NewEncoder(os.Stdout)
 	enc.SetIndent("", "  ")
-	if err := enc.Encode(rep); err != nil {
+	if err := enc.Encode(out); err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)
 		os.Exit(1)
 	}
+}
+
+// tuneModel loads name with random weights (sparsity of zeros) and tunes b for its layer
+// configurations at 224² (model.Net.Configs → gpu.Backend.Tune); the choices stay on b.
+func tuneModel(b *gpu.Backend, name string, sparsity float64, samples int, log func(string)) (*gpu.TuneReport, error) {
+	v, err := model.Lookup(name)
+	if err != nil {
+		return nil, err
+	}
+	sd, err := model.RandomWeights(v, 1, sparsity)
+	if err != nil {
+		return nil, err
+	}
+	net, err := model.Load(b, v, sd)
+	if err != nil {
+		return nil, err
+	}
+	defer net.Free()
+	cs, err := net.Configs(224, 224)
+	if err != nil {
+		return nil, err
+	}
+	layers := make([]gpu.TuneLayer, len(cs))
+	for i, c := range cs {
+		layers[i] = gpu.TuneLayer(c)
+	}
+	opt := gpu.TuneOptions{Samples: samples}
+	if log != nil {
+		opt.Progress = func(done, total int, what string) { log(fmt.Sprintf("tune %d/%d %s", done, total, what)) }
+	}
+	rep, err := b.Tune(layers, opt)
+	if log != nil && rep != nil {
+		log(rep.String())
+	}
+	return rep, err
 }
 
 func machine() bench.Machine {

@@ -5,7 +5,8 @@
 // line per case and direction into <pre id="out">, then "BAD=<n>", and sets document.title to
 // "DONE". engine/gpu's TestBrowserConformance builds it and drives Chromium with chromedp.
 //
-// The query string picks the cases: ?real=1 adds the real SLaK-T layer shapes.
+// The query string picks the cases: ?real=1 adds the real SLaK-T layer shapes; ?ab=N runs only
+// the interleaved A/B of the subgroup GEMM (sg_js.go) with N samples.
 package main
 
 import (
@@ -24,10 +25,17 @@ import (
 
 func main() {
 	var sb strings.Builder
-	real := strings.Contains(js.Global().Get("location").Get("search").String(), "real=1")
+	query := js.Global().Get("location").Get("search").String()
+	real := strings.Contains(query, "real=1")
 	b, err := gpu.New()
 	if err != nil {
 		fmt.Fprintf(&sb, "OPEN ERROR: %v\nBAD=1\n", err)
+	} else if n := 0; strings.Contains(query, "ab=") {
+		// ?ab=N: only the interleaved A/B of the pointwise GEMMs (sg_js.go), N samples each
+		fmt.Sscanf(query[strings.Index(query, "ab=")+3:], "%d", &n)
+		fmt.Fprintf(&sb, "%s\n", b.Info())
+		runTuneAB(&sb, b, n)
+		sb.WriteString("BAD=0\n")
 	} else {
 		fmt.Fprintf(&sb, "%s\n", b.Info())
 		bad := 0
@@ -42,6 +50,7 @@ func main() {
 			bad++
 		}
 		sb.WriteString(line + "\n")
+		bad += runSG(&sb, b, real) // the subgroup GEMM forced on, when the device has subgroups
 		fmt.Fprintf(&sb, "BAD=%d\n", bad)
 	}
 	doc := js.Global().Get("document")
