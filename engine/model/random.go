@@ -51,6 +51,15 @@ func RandomWeights(v Variant, seed uint64, sparsity float64) (StateDict, error) 
 // values) after each tensor, so a single-threaded caller (Go wasm) can report
 // progress and yield (time.Sleep) between tensors. progress may be nil.
 func RandomWeightsProgress(v Variant, seed uint64, sparsity float64, progress func(done, total int)) (StateDict, error) {
+	return RandomWeightsEach(v, seed, sparsity, progress, nil)
+}
+
+// RandomWeightsEach is RandomWeightsProgress that passes each tensor, as soon
+// as it is drawn, through keep (when not nil) and stores what keep returns:
+// e.g. weights/convert.HalfParam, so that the float32 of a tensor kept half is
+// garbage before the next one is drawn (the peak heap of the whole dict in
+// float32 is never reached).
+func RandomWeightsEach(v Variant, seed uint64, sparsity float64, progress func(done, total int), keep func(e Entry, p Param) (Param, error)) (StateDict, error) {
 	if !(sparsity >= 0 && sparsity < 1) {
 		return nil, fmt.Errorf("model: RandomWeights: sparsity %g must be in [0, 1)", sparsity)
 	}
@@ -92,7 +101,14 @@ func RandomWeightsProgress(v Variant, seed uint64, sparsity float64, progress fu
 		default:
 			// biases, running_mean
 		}
-		out[e.Key] = Param{Shape: append([]int(nil), e.Shape...), Data: data}
+		p := Param{Shape: append([]int(nil), e.Shape...), Data: data}
+		if keep != nil {
+			var err error
+			if p, err = keep(e, p); err != nil {
+				return nil, err
+			}
+		}
+		out[e.Key] = p
 		done += len(data)
 		if progress != nil {
 			progress(done, total)

@@ -372,17 +372,31 @@ func HalfWeights(v model.Variant, deploy model.StateDict) (model.StateDict, erro
 	}
 	for _, e := range model.DeployKeys(v) {
 		p, ok := deploy[e.Key]
-		if !ok || !model.HalfKey(e) || p.Data == nil {
+		if !ok {
 			continue
 		}
-		h := make([]uint16, len(p.Data))
-		for i, x := range p.Data {
-			h[i] = weights.Float16Bits(x)
-			if h[i]&0x7c00 == 0x7c00 && !(x != x) && !math.IsInf(float64(x), 0) {
-				return nil, fmt.Errorf("convert: HalfWeights: %s[%d] = %g is beyond binary16's range", e.Key, i, x)
-			}
+		h, err := HalfParam(e, p)
+		if err != nil {
+			return nil, err
 		}
-		out[e.Key] = model.Param{Shape: p.Shape, Half: h}
+		out[e.Key] = h
 	}
 	return out, nil
+}
+
+// HalfParam is HalfWeights for one entry: p rounded to binary16 and kept half
+// when model.HalfKey(e) and p is float32, else p itself (the keep function of
+// model.RandomWeightsEach).
+func HalfParam(e model.Entry, p model.Param) (model.Param, error) {
+	if !model.HalfKey(e) || p.Data == nil {
+		return p, nil
+	}
+	h := make([]uint16, len(p.Data))
+	for i, x := range p.Data {
+		h[i] = weights.Float16Bits(x)
+		if h[i]&0x7c00 == 0x7c00 && !(x != x) && !math.IsInf(float64(x), 0) {
+			return model.Param{}, fmt.Errorf("convert: HalfWeights: %s[%d] = %g is beyond binary16's range", e.Key, i, x)
+		}
+	}
+	return model.Param{Shape: p.Shape, Half: h}, nil
 }

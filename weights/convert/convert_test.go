@@ -403,3 +403,48 @@ func TestLoadModelFileProgress(t *testing.T) {
 		t.Errorf("LoadModelFileProgress as convnext_tiny: %v", err)
 	}
 }
+
+// TestHalfWeights: rounding float32 deploy weights to half (HalfWeights, or HalfParam while
+// model.RandomWeightsEach draws them) keeps exactly the model.HalfKey entries, each value the
+// nearest binary16 (weights.Float16Bits), and the two ways agree bit for bit.
+func TestHalfWeights(t *testing.T) {
+	for _, name := range []string{"slak_tiny", "convnext_tiny", "replknet_tiny"} {
+		v, err := model.Lookup(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		f32, err := model.RandomWeights(v, 3, 0.4)
+		if err != nil {
+			t.Fatal(err)
+		}
+		a, err := HalfWeights(v, f32)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, err := model.RandomWeightsEach(v, 3, 0.4, nil, HalfParam)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, e := range model.DeployKeys(v) {
+			pa, pb, pf := a[e.Key], b[e.Key], f32[e.Key]
+			if model.HalfKey(e) != (pa.Half != nil) || model.HalfKey(e) != (pb.Half != nil) || pf.Half != nil {
+				t.Fatalf("%s %s: half %v/%v (input untouched: %v), HalfKey %v", name, e.Key, pa.Half != nil, pb.Half != nil, pf.Half == nil, model.HalfKey(e))
+			}
+			fa, fb := pa.Float32(), pb.Float32()
+			for i, x := range pf.Data {
+				ga, gb := fa[i], fb[i]
+				want := x
+				if pa.Half != nil {
+					want = weights.Float32FromBits(weights.Float16Bits(x))
+				}
+				if math.Float32bits(ga) != math.Float32bits(want) || math.Float32bits(gb) != math.Float32bits(want) {
+					t.Fatalf("%s %s[%d]: HalfWeights %g, RandomWeightsEach %g, want %g", name, e.Key, i, ga, gb, want)
+				}
+			}
+		}
+	}
+	bad := model.StateDict{"head.weight": {Shape: []int{1, 1}, Data: []float32{1e6}}}
+	if _, err := HalfParam(model.Entry{Key: "head.weight", Shape: []int{1, 1}}, bad["head.weight"]); err == nil {
+		t.Error("HalfParam of 1e6: no error (beyond binary16's 65504)")
+	}
+}
