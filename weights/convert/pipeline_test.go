@@ -126,13 +126,27 @@ func TestPipelineGolden(t *testing.T) {
 						if err != nil {
 							t.Fatal(err)
 						}
-						wide.Free()
 						for i := range w.Logits {
 							if math.Float32bits(a.Logits[i]) != math.Float32bits(w.Logits[i]) {
 								t.Fatalf("%s %s gpu: logit %d with half weights %g, with their f32 widening %g (want bit-equal)", cfg, dtype, i, a.Logits[i], w.Logits[i])
 							}
 						}
-						t.Logf("%s f16 gpu: %d half tensors, %d bytes; logits bit-equal to the widened weights'", cfg, nHalf, wantHalf)
+						// the ERF's input gradient (linear_grad, conv2d_grad on f32 expansions)
+						ga, _, err := net.InputGradient(x.data, x.shape[1], x.shape[2])
+						if err != nil {
+							t.Fatal(err)
+						}
+						gw, _, err := wide.InputGradient(x.data, x.shape[1], x.shape[2])
+						if err != nil {
+							t.Fatal(err)
+						}
+						wide.Free()
+						for i := range gw {
+							if math.Float32bits(ga[i]) != math.Float32bits(gw[i]) {
+								t.Fatalf("%s %s gpu: input gradient %d with half weights %g, with their f32 widening %g (want bit-equal)", cfg, dtype, i, ga[i], gw[i])
+							}
+						}
+						t.Logf("%s f16 gpu: %d half tensors, %d bytes; logits and input gradient bit-equal to the widened weights'", cfg, nHalf, wantHalf)
 					}
 				}
 				for _, in := range []string{"rand64", "odd71x53", "photo224"} {
