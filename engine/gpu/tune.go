@@ -115,9 +115,11 @@ func (r *TuneReport) String() string {
 	return sb.String()
 }
 
-// tuneState holds a backend's tuned choices: configuration key → candidate name.
+// tuneState holds a backend's tuned choices: configuration key → candidate name; off hides
+// them (UseTuning(false)).
 type tuneState struct {
 	dw, mm map[string]string
+	off    bool
 }
 
 // tunings maps each tuned Backend to its choices (kept outside the Backend struct so that the
@@ -145,6 +147,15 @@ func (b *Backend) ClearTuning() {
 	tuneMu.Unlock()
 }
 
+// UseTuning switches the tuned choices on (the default) or off (the static rules, choices
+// kept): the A/B switch of tools/bench -ab tune.
+func (b *Backend) UseTuning(on bool) {
+	s := b.tuneState(true)
+	tuneMu.Lock()
+	s.off = !on
+	tuneMu.Unlock()
+}
+
 // Tuned reports the tuned choices as configuration key → candidate.
 func (b *Backend) Tuned() map[string]string {
 	out := map[string]string{}
@@ -168,6 +179,9 @@ func (b *Backend) tunedChoice(mm bool, key string) (string, bool) {
 	}
 	tuneMu.Lock()
 	defer tuneMu.Unlock()
+	if s.off {
+		return "", false
+	}
 	m := s.dw
 	if mm {
 		m = s.mm
@@ -263,6 +277,7 @@ func (b *Backend) Tune(layers []TuneLayer, o TuneOptions) (*TuneReport, error) {
 	if err != nil {
 		return rep, err
 	}
+	b.UseTuning(true)
 	savedWait := b.WaitOnFlush
 	b.WaitOnFlush = true
 	defer func() { b.WaitOnFlush = savedWait }()

@@ -135,6 +135,14 @@ func TestTuneDecisions(t *testing.T) {
 	if b.dwFastWorth(pl, s1) || b.dwZeroSkip(s1) {
 		t.Errorf("s1 tuned to direct: fast %v skip %v (tuned %v)", b.dwFastWorth(pl, s1), b.dwZeroSkip(s1), b.Tuned())
 	}
+	b.UseTuning(false) // the static rule again, the choice kept
+	if !b.dwFastWorth(pl, s1) {
+		t.Errorf("UseTuning(false): dwFastWorth false, want the static rule (fast)")
+	}
+	b.UseTuning(true)
+	if b.dwFastWorth(pl, s1) {
+		t.Errorf("UseTuning(true): dwFastWorth true, want the tuned direct kernel")
+	}
 	b.ClearTuning()
 	if !b.dwFastWorth(pl, s1) || b.dwZeroSkip(s1) {
 		t.Errorf("after ClearTuning: fast %v skip %v, want the static rule (fast, no skip)", b.dwFastWorth(pl, s1), b.dwZeroSkip(s1))

@@ -30,7 +30,7 @@ func main() {
 	quiet := flag.Bool("q", false, "no progress on stderr")
 	zeroSkip := flag.Bool("zeroskip", false, "compile the fast depthwise kernel with the zero-tap skip (gpu.DWZeroSkip; the *_sparse40 rows measure both either way)")
 	v4 := flag.Bool("v4", true, "pointwise layers on matmul_fast_v4.wgsl (gpu.GEMMVec4)")
-	ab := flag.String("ab", "", "measure layer rows as an interleaved A/B of a fast-kernel switch instead of fast vs direct: v4 (gpu.GEMMVec4), long (gpu.GEMMLong), tall (gpu.GEMMTall), square (gpu.GEMMSquare), wide (gpu.GEMMWide), half (gpu.HalfKernels: half GEMM weights read as they are vs their cached f32 expansion; implies -half), f16 (gpu.HalfNative: shader-f16 vs unpack2x16float; implies -half)")
+	ab := flag.String("ab", "", "measure layer rows as an interleaved A/B of a fast-kernel switch instead of fast vs direct: v4 (gpu.GEMMVec4), long (gpu.GEMMLong), tall (gpu.GEMMTall), square (gpu.GEMMSquare), wide (gpu.GEMMWide), half (gpu.HalfKernels: half GEMM weights read as they are vs their cached f32 expansion; implies -half), f16 (gpu.HalfNative: shader-f16 vs unpack2x16float; implies -half), tune (the -tune choices vs the static rules: gpu.Backend.UseTuning)")
 	half := flag.Bool("half", false, "GEMM weights (pw1/pw2, stem/downsample convs; in forwards every model.HalfKey weight) as half tensors, rounded to binary16 like an F16 model file")
 	fab := flag.Bool("forward-ab", true, "with -ab: forward rows are an interleaved A/B of the switch too (instead of fast vs direct)")
 	tune := flag.String("tune", "", "first run the run-time kernel tuner (gpu.Backend.Tune) on this model's layer configurations at 224² (random weights at -sparsity; e.g. slak_t): the rows then run with the tuned choices, and the JSON gets a \"tune\" report")
@@ -60,6 +60,12 @@ func main() {
 		cfg.AB = &bench.AB{Name: "GEMMSquare", Set: func(on bool) { gpu.GEMMSquare = on }}
 	case "wide":
 		cfg.AB = &bench.AB{Name: "GEMMWide", Set: func(on bool) { gpu.GEMMWide = on }}
+	case "tune":
+		if *tune == "" {
+			fmt.Fprintln(os.Stderr, "bench: -ab tune needs -tune MODEL")
+			os.Exit(2)
+		}
+		cfg.AB = &bench.AB{Name: "tuned", Set: b.UseTuning}
 	case "fast2":
 		cfg.AB = &bench.AB{Name: "DWFast2", Set: func(on bool) { gpu.DWFast2 = on }}
 	case "half":
@@ -70,7 +76,7 @@ func main() {
 			fmt.Fprintln(os.Stderr, "bench: -ab f16: half weights are not read as f16 here:", why)
 		}
 	default:
-		fmt.Fprintln(os.Stderr, "bench: -ab takes v4, long, tall, square, wide, half or f16")
+		fmt.Fprintln(os.Stderr, "bench: -ab takes v4, long, tall, square, wide, fast2, half, f16 or tune")
 		os.Exit(2)
 	}
 	if !*quiet {
