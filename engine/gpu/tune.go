@@ -254,6 +254,7 @@ const (
 type tunePlan struct {
 	res    TuneResult
 	key    string
+	macs   float64 // per layer: with Count, the order in which the budget is spent
 	mm     bool
 	prep   func() (run func() error, free func(), err error)
 	static string
@@ -261,7 +262,8 @@ type tunePlan struct {
 
 // Tune times the candidate kernels of each configuration of layers on this device and records the
 // winners (used by later dispatches until ClearTuning). Configurations with the same key are
-// merged. It returns the report even when it stops early on the budget; an error means a
+// merged, and the configurations are visited by their share of a forward (MACs × Count), largest
+// first. It returns the report even when it stops early on the budget; an error means a
 // candidate failed to run (the choices made so far stay).
 func (b *Backend) Tune(layers []TuneLayer, o TuneOptions) (*TuneReport, error) {
 	if o.Samples <= 0 {
@@ -432,6 +434,11 @@ func (b *Backend) tunePlans(layers []TuneLayer) ([]tunePlan, error) {
 		index[pl.key] = len(plans)
 		plans = append(plans, pl)
 	}
+	// the configurations that take the most of a forward first, so that a budget that runs out
+	// leaves the static rules on the cheap ones
+	sort.SliceStable(plans, func(i, j int) bool {
+		return plans[i].macs*float64(plans[i].res.Count) > plans[j].macs*float64(plans[j].res.Count)
+	})
 	return plans, nil
 }
 
@@ -500,6 +507,7 @@ func (b *Backend) dwTunePlan(l TuneLayer) (tunePlan, error) {
 		}
 	}
 	pl.res.Candidates = []TuneCandidate{direct, fast, skip}
+	pl.macs = float64(p0Len(q) * taps)
 	pl.prep = func() (func() error, func(), error) {
 		r := rand.New(rand.NewPCG(6, uint64(len(key))))
 		p0 := q[0]
@@ -561,6 +569,9 @@ func (b *Backend) dwTunePlan(l TuneLayer) (tunePlan, error) {
 	return pl, nil
 }
 
+// p0Len is the output size C·OH·OW of a branch set.
+func p0Len(q []op.DWConv) int { return q[0].C * q[0].OutH() * q[0].OutW() }
+
 func (b *Backend) mmTunePlan(l TuneLayer) (tunePlan, error) {
 	p := l.Lin
 	if err := p.Validate(); err != nil {
@@ -582,6 +593,7 @@ func (b *Backend) mmTunePlan(l TuneLayer) (tunePlan, error) {
 		pl.res.Note = why
 	}
 	pl.res.Candidates = []TuneCandidate{{Name: TuneGEMM}, sg}
+	pl.macs = float64(p.In) * float64(p.Out) * float64(p.HW)
 	pl.prep = func() (func() error, func(), error) {
 		r := rand.New(rand.NewPCG(7, uint64(p.In*p.Out)))
 		var owned []op.Tensor

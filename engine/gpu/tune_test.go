@@ -106,7 +106,14 @@ func TestTuneDecisions(t *testing.T) {
 	if len(rep.Results) != 4 {
 		t.Fatalf("%d results, want 4 (s1b merged)", len(rep.Results))
 	}
-	r0, r1, r3, rm := rep.Results[0], rep.Results[1], rep.Results[2], rep.Results[3]
+	by := map[string]TuneResult{}
+	for _, r := range rep.Results {
+		by[r.Layer] = r
+	}
+	r0, r1, r3, rm := by["s0"], by["s1"], by["s3"], by["pw1"]
+	if rep.Results[0].Layer != "s0" || rep.Results[3].Layer != "pw1" {
+		t.Errorf("order %s, %s, …, %s; want the largest share of a forward (s0) first, pw1 last", rep.Results[0].Layer, rep.Results[1].Layer, rep.Results[3].Layer)
+	}
 	if r0.Candidates[0].Skipped == "" || r0.Candidates[2].Skipped == "" || r0.Winner != "" {
 		t.Errorf("s0: %+v; want direct skipped (static rule), zero skip skipped (random dense weights), one candidate left = static fast, no winner", r0)
 	}
