@@ -47,8 +47,9 @@ type Backend struct {
 	// longer than wgpu's 5 s Poll(wait) timeout to complete (see waitIdle; native only).
 	Stats struct{ Submits, Dispatches, LongWaits int }
 
-	mem    Memory // live tensors (half.go)
-	f16Err string // why shaders with `enable f16;` are not used on this device ("" when they may be)
+	mem       Memory // live tensors (half.go)
+	f16Err    string // why shaders with `enable f16;` are not used on this device ("" when they may be)
+	f16Probed bool   // probeF16 ran
 }
 
 // Tensor is a float32 tensor in a storage buffer owned by one Backend, or a half tensor

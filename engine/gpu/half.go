@@ -212,18 +212,50 @@ func (b *Backend) halfW(opName string, w *Tensor, arr string, vec bool) (*Tensor
 
 // halfNative reports whether half weights bind as f16 (b.mu held).
 func (b *Backend) halfNative() bool {
-	return HalfNative && b.f16Err == "" && slices.Contains(b.info.Features, "shader-f16")
+	return HalfNative && slices.Contains(b.info.Features, "shader-f16") && b.probeF16()
+}
+
+// f16Probe is the smallest shader that needs the f16 extension.
+const f16Probe = "enable f16;\n@group(0) @binding(0) var<storage, read_write> y: array<f32>;\n" +
+	"@compute @workgroup_size(1) fn main() { let h = vec2<f16>(1.0h, 2.0h); y[0] = f32(h.x + h.y); }\n"
+
+// probeF16 compiles f16Probe once (b.mu held) and reports whether the device took it; the
+// error is kept for HalfNativeStatus. (The native naga of wgpu-native v0.23 rejects the
+// `enable` directive even where the adapter has shader-f16, e.g. lavapipe.)
+func (b *Backend) probeF16() (ok bool) {
+	if b.f16Probed {
+		return b.f16Err == ""
+	}
+	b.f16Probed = true
+	defer func() {
+		if r := recover(); r != nil {
+			b.f16Err, ok = fmt.Sprint("binding panicked: ", r), false
+		}
+	}()
+	pushErrorScope()
+	mod, err := b.dev.CreateShaderModule(&wgpu.ShaderModuleDescriptor{
+		Label: "f16 probe", WGSLDescriptor: &wgpu.ShaderModuleWGSLDescriptor{Code: f16Probe},
+	})
+	if perr := popErrorScope(); err == nil {
+		err = perr
+	}
+	if err != nil {
+		b.f16Err = err.Error()
+		return false
+	}
+	mod.Release()
+	return true
 }
 
 // HalfNativeStatus says whether half weights are read as f16 (shader-f16) on this backend, and
-// why not when they are not.
+// why not when they are not (compiling a small f16 shader on the first call).
 func (b *Backend) HalfNativeStatus() (bool, string) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	switch {
 	case !slices.Contains(b.info.Features, "shader-f16"):
 		return false, "the device has no shader-f16 feature"
-	case b.f16Err != "":
+	case !b.probeF16() || b.f16Err != "":
 		return false, "a shader with `enable f16;` failed: " + b.f16Err
 	case !HalfNative:
 		return false, "gpu.HalfNative is off"

@@ -310,8 +310,21 @@ func TestHalfF16ShaderValidates(t *testing.T) {
 	if len(tools) == 0 {
 		t.Skip("neither tint nor naga on the PATH")
 	}
-	b := &Backend{info: Info{Features: []string{"shader-f16"}}}
+	b := &Backend{info: Info{Features: []string{"shader-f16"}}, f16Probed: true} // a device that took the probe
 	dir := t.TempDir()
+	probe := filepath.Join(dir, "f16probe.wgsl")
+	if err := os.WriteFile(probe, []byte(f16Probe), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, tool := range tools {
+		args := []string{probe}
+		if tool == "tint" {
+			args = []string{"--format", "wgsl", "-o", os.DevNull, probe}
+		}
+		if out, err := exec.Command(tool, args...).CombinedOutput(); err != nil {
+			t.Errorf("%s rejects the f16 probe: %v\n%s", tool, err, out)
+		}
+	}
 	for _, vec := range []bool{false, true} {
 		for _, sh := range []struct {
 			name string
