@@ -32,28 +32,28 @@ var DWZeroSkip = false
 // ≥ 128 (not for convolutions): the loaders then cost half the loads per FMA.
 var GEMMWide = true
 
-// dwFastWorth is the automatic choice between dwconv_fast.wgsl and the direct kernel, from
-// interleaved measurements on lavapipe (SLaK-T rows of engine/bench, and ConvNeXt/RepLKNet K×K):
-// a workgroup per channel leaves most invocations idle on small planes, so below 128 output
-// pixels the direct kernel wins (SLaK-T stage 3, 7×7: fast 0.27×), and on 14×14 only kernels
-// with ≥ 49 taps in all gain (47×5+5×47+5×5 1.5–2×, 31×31 1.9×, 7×7 1.06×, 5×5 0.6–0.8×,
-// 3×3 0.45×). dwFastAlways (tests) takes every shape the kernel can run.
+// dwFastWorth is the automatic choice between the fast depthwise kernel and the direct one, from
+// interleaved measurements on lavapipe of dwconv_fast2.wgsl (8-invocation workgroups) against the
+// direct kernels (C, plane, kernel: direct/fast): planes of 14×14 and up gain whatever their taps
+// (384 14×14: 3×3 1.26×, 5×5 1.63×, 7×7 2.70×, 31×31 3.79×; SLaK-T stage 2 5×5 2.1×, 47×5
+// 2.8×; 192 28×28: 3×3 2.17×, 7×7 4.90×), 7×7 planes (49 output pixels) do not: one workgroup
+// per channel of 49 outputs costs more than it saves (768 7×7: 7×7 0.84×, 3×3 0.53×; SLaK-T
+// stage 3 13×5 0.59×, 5×5 0.66×, the three summed 1.03×). Before dwconv_fast2 the 14×14 line
+// lay at 49 taps (dwconv_fast.wgsl: 5×5 0.6–0.8×, 3×3 0.45×). dwFastAlways (tests) takes every
+// shape the kernel can run.
 func dwFastWorth(pl dwFastPlan, ps []op.DWConv) bool { return dwFastWorthOn(pl, ps, true) }
 
 // dwFastWorthOn is dwFastWorth with the small-plane rule switched: smallPlanes = false keeps
 // planes under 400 output pixels on the direct kernels whatever their taps. That is the choice
-// on SwiftShader, where the one-pass kernel on 14×14 planes measured 0.70× the direct kernels
+// on SwiftShader, where dwconv_fast.wgsl on 14×14 planes measured 0.70× the direct kernels
 // (stage-2 47×5+5×47+5×5; engine/bench/results/swiftshader_chromium_2cpu_2026-11-28.json) while
-// 28×28 and 56×56 gained 2.1× and 4.3×.
+// 28×28 and 56×56 gained 2.1× and 4.3× (dwconv_fast2.wgsl is not measured there yet).
 func dwFastWorthOn(pl dwFastPlan, ps []op.DWConv, smallPlanes bool) bool {
 	if dwFastAlways {
 		return true
 	}
-	px, taps := pl.OH*pl.OW, 0
-	for _, p := range ps {
-		taps += p.KH * p.KW
-	}
-	return px >= 128 && (px >= 400 || (smallPlanes && taps >= 49))
+	px := pl.OH * pl.OW
+	return px >= 128 && (px >= 400 || smallPlanes)
 }
 
 // dwFastWorth is the choice Backend.Tune measured for ps on this device (tune.go), else the

@@ -345,8 +345,9 @@ func TestFastDWWorth(t *testing.T) {
 		{slakDW(124, 56, 51), true},
 		{slakDW(499, 14, 47), true},
 		{slakDW(998, 7, 13), false},
-		{[]op.DWConv{{C: 384, H: 14, W: 14, KH: 5, KW: 5, Stride: 1, PadH: 2, PadW: 2}}, false},
+		{[]op.DWConv{{C: 384, H: 14, W: 14, KH: 5, KW: 5, Stride: 1, PadH: 2, PadW: 2}}, true}, // dwconv_fast2: 1.63x
 		{[]op.DWConv{{C: 384, H: 14, W: 14, KH: 7, KW: 7, Stride: 1, PadH: 3, PadW: 3}}, true},
+		{[]op.DWConv{{C: 768, H: 7, W: 7, KH: 7, KW: 7, Stride: 1, PadH: 3, PadW: 3}}, false}, // 0.84x
 		{[]op.DWConv{{C: 192, H: 28, W: 28, KH: 3, KW: 3, Stride: 1, PadH: 1, PadW: 1}}, true},
 	} {
 		pl, ok := planDWFast(c.ps, false)
