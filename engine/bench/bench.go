@@ -416,12 +416,15 @@ func slakTLayers() []layer {
 }
 
 // sparseModel is the cost model that explains the *_sparse40 rows on lavapipe, where a memory
-// access (a loop over the SIMD lanes, vec4 ≈ 1.2 scalar) costs ≈ 16 FMAs: dwconv_fast.wgsl's
-// sliding window spends per tap and 2×16 output block 1 weight + 2 window loads on 32 FMAs
-// (3·16 + 32 = 80 FMA-equivalents); skipping a zero tap (40%) saves only its 32 FMAs, never the
-// loads (≤ 80/67 = 1.19× before the branch's cost); a compressed tap list breaks the window, so
-// each non-zero tap reloads its 2×16 inputs (8 vec4 ≈ 10 loads: 0.6·(11·16 + 32) = 125, 0.64×).
-const sparseModel = "Model (lavapipe, 1 memory op ≈ 16 FMAs): dense sliding window 80 FMA-eq per tap and 2x16 block (1 weight + 2 window loads + 32 FMAs); zero-tap skip at 40% ≥ 67 (≤ 1.19x); compressed tap list without the window 0.6·(11·16+32) = 125 (0.64x): loads, not FMAs, bound the kernel"
+// access (a loop over the SIMD lanes, vec4 ≈ 1.2 scalar) costs ≈ 16 FMAs. dwconv_fast2.wgsl
+// spends per group of 4 taps and 2×28 output block 1 weight + 2 window vec4 loads (≈ 58
+// FMA-equivalents) on 224 FMAs; the loads serve all 4 taps, so a zero-tap skip saves only FMAs.
+// Measured on stage 0: 16 ms per fused block, ≈ 3.6 ms of it the dispatch (an empty kernel),
+// 4.4 ms the dense FMAs at the measured peak: skipping 40% of them saves ≤ 1.8 ms (≤ 1.12×)
+// before the per-tap branch, which also costs the accumulator-major FMA order (0.74–0.81×
+// measured). A compressed tap list breaks the shared window entirely (each non-zero tap reloads
+// its inputs), as it did for dwconv_fast.wgsl (model 0.64×).
+const sparseModel = "Model (lavapipe, dwconv_fast2, stage 0): 16 ms per block = ~3.6 ms dispatch + FMAs (4.4 ms at peak) + loads/spills; a zero-tap skip saves <= 40% of the FMAs (<= 1.8 ms, <= 1.12x) but not the 4-tap groups' shared loads, and its per-tap branch costs more (measured 0.74-0.81x): loads and overhead, not FMAs, bound the kernel"
 
 func convLayer(name string, p op.Conv2D, r *rand.Rand) layer {
 	return layer{

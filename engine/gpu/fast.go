@@ -8,8 +8,10 @@ import (
 	"github.com/slak-web/slak/engine/op"
 )
 
-// The fast kernels (issue 6): wgsl/dwconv_fast.wgsl (summed depthwise branches, one workgroup per
-// channel, plane in workgroup memory, 4×4 register blocks), wgsl/matmul_fast.wgsl (tiled GEMM with
+// The fast kernels (issue 6): wgsl/dwconv_fast2.wgsl (summed depthwise branches, one workgroup
+// per channel, plane in workgroup memory, 4-tap groups on aligned vec4 windows, tall branches on
+// the transposed plane; DWFast2) with wgsl/dwconv_fast.wgsl (sliding 16-wide windows, bands for
+// planes too large) where its plan does not fit, wgsl/matmul_fast.wgsl (tiled GEMM with
 // LayerNorm prologue and bias/GELU/residual epilogues) with its pre-pass wgsl/fused_lnstats.wgsl,
 // and wgsl/fmapeak.wgsl (the FMA roofline of the benchmark). Pointwise layers run on
 // wgsl/matmul_fast_v4.wgsl (vec4 loaders and output, 16×16 / 8×16 / 16×8 blocks per invocation
@@ -20,12 +22,16 @@ import (
 
 var _ op.Fused = (*Backend)(nil)
 
-// DWZeroSkip compiles dwconv_fast.wgsl with the zero-tap skip (SKIPZERO): the FMAs of a channel's
-// zero taps are skipped, in uniform control flow. It is SLaK's sparsity path (40% of the
-// depthwise taps are exact zeros); engine/bench measures it on and off (rows *_sparse40). Off by
-// default: on lavapipe it gave 0.7–1.3× over two runs (never the 1.4× that would justify it):
-// the window loads, not the FMAs, bound the kernel there, and the branch breaks the
-// straight-line SIMD code.
+// DWZeroSkip compiles dwconv_fast.wgsl and dwconv_fast2.wgsl with the zero-tap skip (SKIPZERO):
+// the FMAs of a channel's zero taps are skipped, in uniform control flow. It is SLaK's sparsity
+// path (40% of the depthwise taps are exact zeros); engine/bench measures it on and off (rows
+// *_sparse40). Off by default: on lavapipe dwconv_fast.wgsl gave 0.7–1.3× over two runs, and
+// dwconv_fast2.wgsl 0.74–0.81× (stages 0–1; stage 2 1.01×). Why, for stage 0 (lavapipe, fma
+// peak 95 GFLOP/s): the fused block takes 16 ms, of which ≈ 3.6 ms is the dispatch itself (a
+// kernel that returns at once) and 4.4 ms the dense FMAs at the peak (416 MFLOP); skipping 40%
+// of the FMAs saves ≤ 1.8 ms (≤ 1.12× with free branches), while the branch per tap costs more
+// and breaks dwconv_fast2's accumulator-major FMA order (worth 1.00–1.09×). The loads of the
+// 4-tap groups are shared by all 4 taps, so skipping taps cannot save them.
 var DWZeroSkip = false
 
 // GEMMWide lets matmul_fast.wgsl use 128×128 tiles (16×16 invocations) when Out and HW are both
