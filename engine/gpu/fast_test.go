@@ -6,6 +6,9 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"os"
+	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -401,5 +404,45 @@ func TestFastDirectSwitch(t *testing.T) {
 	dwFastAlways = false
 	if n := count(false); n != 5 {
 		t.Fatalf("dwconvsum on 9x9 with the default policy: %d dispatches, want the direct composition (5)", n)
+	}
+}
+
+// TestFastDW2Validates checks dwconv_fast2.wgsl's generated variants (8 and 64 invocations,
+// 16- and 28-column blocks, zero-skip on and off) with tint (Chromium's compiler, whose
+// uniformity analysis guards the barriers) and naga when they are on the PATH.
+func TestFastDW2Validates(t *testing.T) {
+	var tools []string
+	for _, tool := range []string{"tint", "naga"} {
+		if _, err := exec.LookPath(tool); err == nil {
+			tools = append(tools, tool)
+		}
+	}
+	if len(tools) == 0 {
+		t.Skip("neither tint nor naga on the PATH")
+	}
+	dir := t.TempDir()
+	for _, wg := range []int{8, 64} {
+		for _, nv := range []int{4, 7} {
+			for _, skip := range []bool{false, true} {
+				src, err := Source("dwconv_fast2", dwFast2Subst(dwFast2R, nv, wg, skip))
+				if err != nil {
+					t.Fatal(err)
+				}
+				name := fmt.Sprintf("dwconv_fast2_wg%d_nv%d_skip%v", wg, nv, skip)
+				f := filepath.Join(dir, name+".wgsl")
+				if err := os.WriteFile(f, []byte(src), 0o644); err != nil {
+					t.Fatal(err)
+				}
+				for _, tool := range tools {
+					args := []string{f}
+					if tool == "tint" {
+						args = []string{"--format", "wgsl", "-o", os.DevNull, f}
+					}
+					if out, err := exec.Command(tool, args...).CombinedOutput(); err != nil {
+						t.Errorf("%s rejects %s: %v\n%s", tool, name, err, out)
+					}
+				}
+			}
+		}
 	}
 }
