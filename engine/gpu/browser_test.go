@@ -81,13 +81,18 @@ func TestBrowserConformance(t *testing.T) {
 
 // TestBrowserSubgroupAB is the in-browser A/B of the subgroup GEMM: SLaK-T's pointwise layers at
 // 224² timed by Backend.Tune (interleaved, matmul_fast_v4.wgsl vs matmul_sg.wgsl) on the page's
-// adapter. Run on request: SLAK_E2E_SG_AB=<samples> go test ./engine/gpu -run SubgroupAB -v
+// adapter; SLAK_E2E_TUNE_FWD=<samples> adds whole SLaK-T forwards, tuned vs static. Run on
+// request: SLAK_E2E_SG_AB=<samples> go test ./engine/gpu -run SubgroupAB -v
 func TestBrowserSubgroupAB(t *testing.T) {
 	n := os.Getenv("SLAK_E2E_SG_AB")
 	if n == "" {
 		t.Skip("set SLAK_E2E_SG_AB=<samples> to run the in-browser subgroup GEMM A/B")
 	}
-	out := browserPage(t, "?ab="+n, 9*time.Minute)
+	q := "?ab=" + n
+	if m := os.Getenv("SLAK_E2E_TUNE_FWD"); m != "" {
+		q += "&fwd=" + m // SLaK-T forwards with the tuned choices vs the static rules
+	}
+	out := browserPage(t, q, 9*time.Minute)
 	t.Logf("\n%s", out)
 	if strings.Contains(out, "ERROR") {
 		t.Fatal("A/B failed")

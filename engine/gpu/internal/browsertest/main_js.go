@@ -6,7 +6,8 @@
 // "DONE". engine/gpu's TestBrowserConformance builds it and drives Chromium with chromedp.
 //
 // The query string picks the cases: ?real=1 adds the real SLaK-T layer shapes; ?ab=N runs only
-// the interleaved A/B of the subgroup GEMM (sg_js.go) with N samples.
+// the interleaved A/B of the subgroup GEMM (sg_js.go) with N samples, &fwd=M adds M samples of
+// whole SLaK-T forwards tuned vs static.
 package main
 
 import (
@@ -35,6 +36,12 @@ func main() {
 		fmt.Sscanf(query[strings.Index(query, "ab=")+3:], "%d", &n)
 		fmt.Fprintf(&sb, "%s\n", b.Info())
 		runTuneAB(&sb, b, n)
+		if i := strings.Index(query, "fwd="); i >= 0 { // &fwd=M: then M whole-forward samples
+			m := 0
+			fmt.Sscanf(query[i+4:], "%d", &m)
+			b.ClearTuning()
+			runForwardAB(&sb, b, m)
+		}
 		sb.WriteString("BAD=0\n")
 	} else {
 		fmt.Fprintf(&sb, "%s\n", b.Info())

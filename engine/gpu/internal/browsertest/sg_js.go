@@ -6,12 +6,16 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"sort"
 	"strings"
+	"time"
 
 	"github.com/slak-web/slak/engine/cpu"
 	"github.com/slak-web/slak/engine/gpu"
+	"github.com/slak-web/slak/engine/model"
 	"github.com/slak-web/slak/engine/op"
 	"github.com/slak-web/slak/engine/optest"
+	"github.com/slak-web/slak/weights/convert"
 )
 
 // runSG checks wgsl/matmul_sg.wgsl on a device with subgroups: gpu.GEMMSubgroups forces it on,
@@ -180,4 +184,77 @@ func runTuneAB(sb *strings.Builder, b *gpu.Backend, samples int) {
 	if rep != nil {
 		sb.WriteString(rep.String())
 	}
+}
+
+// runForwardAB loads SLaK-T with the app's built-in weights (seeded random, 40% sparse, GEMM
+// weights half as convert.HalfWeights makes them), tunes the backend for its 224² layer
+// configurations as the app does (model.Net.Configs → Backend.Tune) and then times whole
+// forwards with the tuned choices on and off (Backend.UseTuning), interleaved after one warm-up
+// each: the end-to-end effect of the tuner on this adapter.
+func runForwardAB(sb *strings.Builder, b *gpu.Backend, n int) {
+	fail := func(what string, err error) { fmt.Fprintf(sb, "FWD ERROR: %s: %v\n", what, err) }
+	v, err := model.Lookup("slak_t")
+	if err != nil {
+		fail("lookup", err)
+		return
+	}
+	sd, err := model.RandomWeights(v, 1, 0.4)
+	if err == nil {
+		sd, err = convert.HalfWeights(v, sd)
+	}
+	if err != nil {
+		fail("weights", err)
+		return
+	}
+	net, err := model.Load(b, v, sd)
+	if err != nil {
+		fail("load", err)
+		return
+	}
+	defer net.Free()
+	net.LogitsOnly = true
+	cs, err := net.Configs(224, 224)
+	if err != nil {
+		fail("configs", err)
+		return
+	}
+	layers := make([]gpu.TuneLayer, len(cs))
+	for i, c := range cs {
+		layers[i] = gpu.TuneLayer(c)
+	}
+	rep, err := b.Tune(layers, gpu.TuneOptions{Samples: 2, Budget: 3 * time.Minute})
+	if rep != nil {
+		sb.WriteString(rep.String())
+	}
+	if err != nil {
+		fail("tune", err)
+		return
+	}
+	r := rand.New(rand.NewPCG(7, 7))
+	x := make([]float32, 3*224*224)
+	for i := range x {
+		x[i] = float32(r.NormFloat64())
+	}
+	defer b.UseTuning(true)
+	var on, off []float64
+	for i := -1; i < n; i++ {
+		for _, tuned := range []bool{true, false} {
+			b.UseTuning(tuned)
+			t0 := time.Now()
+			if _, err := net.Forward(x, 224, 224); err != nil {
+				fail("forward", err)
+				return
+			}
+			ms := float64(time.Since(t0).Microseconds()) / 1000
+			if i >= 0 && tuned {
+				on = append(on, ms)
+			} else if i >= 0 {
+				off = append(off, ms)
+			}
+		}
+	}
+	sort.Float64s(on)
+	sort.Float64s(off)
+	fmt.Fprintf(sb, "FWD slak_t 224² (half GEMM weights, 40%% sparse): tuned %v ms, static %v ms; medians %.0f / %.0f ms: static/tuned x%.2f (%d interleaved samples each after one warm-up)\n",
+		on, off, on[len(on)/2], off[len(off)/2], off[len(off)/2]/on[len(on)/2], n)
 }
