@@ -12,16 +12,7 @@ struct Params { n: u32 }
 @group(0) @binding(2) var<storage, read_write> dx: array<f32>;
 @group(0) @binding(3) var<uniform> P: Params;
 
-// erf(z) by Abramowitz & Stegun 7.1.26 (Handbook of Mathematical Functions, 1964): for z ≥ 0
-//   erf(z) ≈ 1 − (a1 t + a2 t² + a3 t³ + a4 t⁴ + a5 t⁵) e^(−z²),  t = 1/(1 + 0.3275911 z),
-// absolute error ≤ 1.5e-7 in exact arithmetic, plus a few f32 ulps here; erf(−z) = −erf(z).
-fn erf_as(z: f32) -> f32 {
-  let a = abs(z);
-  let t = 1.0 / (1.0 + 0.3275911 * a);
-  let poly = t * (0.254829592 + t * (-0.284496736 + t * (1.421413741 + t * (-1.453152027 + t * 1.061405429))));
-  let r = 1.0 - poly * exp(-a * a);
-  return select(r, -r, z < 0.0);
-}
+//!include lib_erf
 
 @compute @workgroup_size(256, 1, 1)
 fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {

@@ -95,14 +95,32 @@ func substKey(subst map[string]string) string {
 	return sb.String()
 }
 
-// Source returns the WGSL text of shader with every {{NAME}} replaced by subst[NAME]; a
-// placeholder left without a value is an error.
+// Source returns the WGSL text of shader with every `//!include lib_NAME` line replaced by the
+// text of wgsl/lib_NAME.wgsl (WGSL has no includes; one level, libraries hold shared functions
+// such as the erf approximation) and every {{NAME}} replaced by subst[NAME]; a placeholder left
+// without a value is an error.
 func Source(shader string, subst map[string]string) (string, error) {
 	raw, err := wgsl.FS.ReadFile(shader + ".wgsl")
 	if err != nil {
 		return "", fmt.Errorf("shader %s: %w", shader, err)
 	}
-	src := string(raw)
+	lines := strings.Split(string(raw), "\n")
+	for i, l := range lines {
+		lib, ok := strings.CutPrefix(strings.TrimSpace(l), "//!include ")
+		if !ok {
+			continue
+		}
+		lib = strings.TrimSpace(lib)
+		if !strings.HasPrefix(lib, "lib_") {
+			return "", fmt.Errorf("shader %s: include %q: only lib_*.wgsl files can be included", shader, lib)
+		}
+		text, err := wgsl.FS.ReadFile(lib + ".wgsl")
+		if err != nil {
+			return "", fmt.Errorf("shader %s: include %s: %w", shader, lib, err)
+		}
+		lines[i] = strings.TrimRight(string(text), "\n")
+	}
+	src := strings.Join(lines, "\n")
 	for k, v := range subst {
 		src = strings.ReplaceAll(src, "{{"+k+"}}", v)
 	}
