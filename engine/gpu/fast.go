@@ -138,8 +138,9 @@ func (b *Backend) dwFast(opName string, xt *Tensor, ws []*Tensor, bt *Tensor, ps
 	w3 := []*Tensor{ws[0], ws[0], ws[0]}
 	copy(w3, ws)
 	if DWFast2 {
-		if prm, ok := planDWFast2(ps, bt != nil, dwFast2R); ok {
-			subst := dwFast2Subst(dwFast2R, dwFast2NV(pl.OW), dwFast2WG(b.info.Name), b.dwZeroSkip(ps))
+		nv := dwFast2NV(pl.OW)
+		if prm, ok := planDWFast2(ps, bt != nil, dwFast2Rows(nv)); ok {
+			subst := dwFast2Subst(dwFast2Rows(nv), nv, dwFast2WG(b.info.Name), b.dwZeroSkip(ps))
 			y, err := b.run(opName, "dwconv_fast2", subst, prm, []*Tensor{xt, w3[0], w3[1], w3[2], bt}, [3]uint32{u(pl.C), 1, 1}, pl.C, pl.OH, pl.OW)
 			return y, true, err
 		}

@@ -80,10 +80,18 @@ var DWFast2 = true
 // fastDW2Smem4 is dwconv_fast2.wgsl's workgroup memory in vec4 (15.6 KiB, as dwconv_fast.wgsl).
 const fastDW2Smem4 = 1000
 
-// dwFast2R is the rows of dwconv_fast2.wgsl's output block (R × 4·NV per invocation). Interleaved
-// A/B on lavapipe, SLaK-T stage 0 (NV = 4 against R = 2): R = 4 1.06x but 0.77x / 0.70x at
-// stages 1-2, R = 1 0.92x.
-var dwFast2R = 2
+// dwFast2Rows is the rows R of dwconv_fast2.wgsl's output block (R × 4·NV per invocation) for
+// NV vec4 columns: 1 for 56-column blocks (one window of 15 vec4 and 14 accumulators: 1 window +
+// 1 weight load per 224 FMAs), else 2. Interleaved A/B on lavapipe, lk_sum rows: stage 0 (56×56)
+// R = 1, NV = 14 against R = 2, NV = 7 1.10x and 1.07x (R = 2, NV = 14 0.98x); stage 1 (28×28)
+// R = 1 against 2 at NV = 7 0.98x, 1.09x; with NV = 4 (64 invocations) R = 4 1.06x at stage 0
+// but 0.77x / 0.70x at stages 1–2, R = 1 0.92x.
+func dwFast2Rows(nv int) int {
+	if nv >= 14 {
+		return 1
+	}
+	return 2
+}
 
 // dwFast2WG is dwconv_fast2.wgsl's workgroup size on an adapter: 8 on the CPU rasterizers
 // (llvmpipe runs 8 invocations as the lanes of one AVX2 batch; a workgroup of one batch needs no
@@ -105,15 +113,19 @@ func dwFast2WG(adapter string) int {
 // dwFast2WGTest, when not 0, overrides dwFast2WG (tests run both sizes on any adapter).
 var dwFast2WGTest = 0
 
-// dwFast2NV is the vec4 columns of dwconv_fast2.wgsl's block for output width ow: 7 (28 columns)
-// or 4 (16 columns), whichever computes fewer padded columns (ties: 4). Interleaved A/B on
-// lavapipe, NV = 7 against 4: 1.12x on 56×56 (64 → 56 columns), 0.95–1.05x on 28×28, 0.74x on
-// 14×14 (28 columns for 14); NV = 8 on 56×56 0.95x, NV = 2 0.87x.
+// dwFast2NV is the vec4 columns of dwconv_fast2.wgsl's block for output width ow: 14, 7 or 4
+// (56, 28 or 16 columns), whichever computes the fewest padded columns (ties: the wider block).
+// Interleaved A/B on lavapipe, NV = 7 against 4 (R = 2): 1.12x on 56×56 (64 → 56 columns),
+// 0.95–1.05x on 28×28, 0.74x on 14×14 (28 columns for 14); NV = 8 on 56×56 0.95x, NV = 2 0.87x;
+// NV = 14 see dwFast2Rows.
 func dwFast2NV(ow int) int {
-	if ceilDiv(ow, 28)*28 < ceilDiv(ow, 16)*16 {
-		return 7
+	best := 0
+	for _, nv := range []int{14, 7, 4} {
+		if best == 0 || ceilDiv(ow, 4*nv)*4*nv < ceilDiv(ow, 4*best)*4*best {
+			best = nv
+		}
 	}
-	return 4
+	return best
 }
 
 // dwFast2Params mirrors dwconv_fast2.wgsl's Params (per branch b: mode, row/column taps and

@@ -145,7 +145,8 @@ func testFastDWConvSum(t *testing.T) {
 		{"slak_13x13_c4_k29", slakDW(4, 13, 29), true},
 		{"tall_only_51x5_c3_h57x23", []op.DWConv{one(3, 57, 23, 51, 5)}, false},
 		{"wide_merge_5x51+5x5_c3_h13x57", []op.DWConv{one(3, 13, 57, 5, 51), one(3, 13, 57, 5, 5)}, true},
-		{"nv7_51x5+5x51_c3_h13x56", []op.DWConv{one(3, 13, 56, 51, 5), one(3, 13, 56, 5, 51)}, true}, // 28-column blocks
+		{"nv14_51x5+5x51_c3_h13x56", []op.DWConv{one(3, 13, 56, 51, 5), one(3, 13, 56, 5, 51)}, true}, // 56-column blocks, R = 1
+		{"nv7_49x5+5x49_c2_h57x28", []op.DWConv{one(2, 57, 28, 49, 5), one(2, 57, 28, 5, 49)}, false}, // 28 columns, R = 2, 57 routine columns in the tall pass
 		{"equal_5x5+5x5_c2_h7x9", []op.DWConv{one(2, 7, 9, 5, 5), one(2, 7, 9, 5, 5)}, true},
 		{"asym_7x3_pad1x4+5x7_pad0x6_c3_h13x11", []op.DWConv{{C: 3, H: 13, W: 11, KH: 7, KW: 3, Stride: 1, PadH: 1, PadW: 4},
 			{C: 3, H: 13, W: 11, KH: 5, KW: 7, Stride: 1, PadH: 0, PadW: 6}}, false},
@@ -408,7 +409,7 @@ func TestFastDirectSwitch(t *testing.T) {
 }
 
 // TestFastDW2Validates checks dwconv_fast2.wgsl's generated variants (8 and 64 invocations,
-// 16- and 28-column blocks, zero-skip on and off) with tint (Chromium's compiler, whose
+// 16-, 28- and 56-column blocks, zero-skip on and off) with tint (Chromium's compiler, whose
 // uniformity analysis guards the barriers) and naga when they are on the PATH.
 func TestFastDW2Validates(t *testing.T) {
 	var tools []string
@@ -422,9 +423,9 @@ func TestFastDW2Validates(t *testing.T) {
 	}
 	dir := t.TempDir()
 	for _, wg := range []int{8, 64} {
-		for _, nv := range []int{4, 7} {
+		for _, nv := range []int{4, 7, 14} {
 			for _, skip := range []bool{false, true} {
-				src, err := Source("dwconv_fast2", dwFast2Subst(dwFast2R, nv, wg, skip))
+				src, err := Source("dwconv_fast2", dwFast2Subst(dwFast2Rows(nv), nv, wg, skip))
 				if err != nil {
 					t.Fatal(err)
 				}
