@@ -22,7 +22,8 @@
 // inputs are constant swizzles of window registers m and m+1 (tap t: (r_m, r_m+1)[t .. t+3]).
 // Chunks left of the plane or past sw4 load as zero (select); taps are clipped per block to
 // those that touch the plane, then extended down to a 4-aligned group start.
-// Pass 0 writes y = acc + bias; pass 1 (after barriers and re-staging) adds the tall branches.
+// Pass 0 writes y = acc + bias; pass 1 (after barriers and re-staging) adds the tall branches
+// (or writes y = acc + bias when there is no wide branch: pass 0 and its staging are skipped).
 struct Params {
   c: u32, h: u32, w: u32, oh: u32,
   ow: u32, nb: u32, has_bias: u32, wbase: u32,
@@ -81,8 +82,11 @@ fn ld(o: i32, q: i32, sw4: i32) -> vec4<f32> {
   return select(vec4<f32>(), v, q >= 0 && q < sw4);
 }
 
+// only_tall: no branch runs in mode 0, so mode 1 writes y = v + bias instead of adding.
+var<private> only_tall: bool;
+
 // put stores 4 outputs at routine position (i, j..j+3): y[i, j+e] = v + bias in mode 0,
-// y[j+e, i] += v in mode 1 (the routine ran on the transposed plane).
+// y[j+e, i] += v in mode 1 (the routine ran on the transposed plane; = v + bias if only_tall).
 fn put(mode: u32, yb: i32, i: i32, j: i32, v: vec4<f32>, bv: f32) {
   let OH = i32(p.oh);
   let OW = i32(p.ow);
@@ -90,7 +94,9 @@ fn put(mode: u32, yb: i32, i: i32, j: i32, v: vec4<f32>, bv: f32) {
     if (mode == 0u) {
       if (i < OH && j + e < OW) { y[yb + i * OW + j + e] = v[e] + bv; }
     } else {
-      if (j + e < OH && i < OW) { y[yb + (j + e) * OW + i] += v[e]; }
+      if (j + e < OH && i < OW) {
+        if (only_tall) { y[yb + (j + e) * OW + i] = v[e] + bv; } else { y[yb + (j + e) * OW + i] += v[e]; }
+      }
     }
   }
 }
@@ -154,9 +160,16 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
     wend = max(wend, wbase + (i32(vec3<u32>(p.wo0, p.wo1, p.wo2)[b]) + rows * wl) / 4);
   }
   for (var i = wbase + lid; i < wend; i = i + {{WG}}) { s[i] = vec4<f32>(); }
-  let sw4a = (W + 3) / 4;
-  stage(0u, lid, xb, H, W, sw4a);
   var tall = false;
+  var wide = false;
+  for (var b = 0u; b < p.nb; b = b + 1u) {
+    let mode = vec3<u32>(p.mode0, p.mode1, p.mode2)[b];
+    if (mode == 1u) { tall = true; }
+    if (mode == 0u) { wide = true; }
+  }
+  only_tall = !wide;
+  let sw4a = (W + 3) / 4;
+  if (wide) { stage(0u, lid, xb, H, W, sw4a); }
   for (var b = 0u; b < p.nb; b = b + 1u) {
     workgroupBarrier();
     let mode = vec3<u32>(p.mode0, p.mode1, p.mode2)[b];
@@ -166,7 +179,6 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
     let WL = i32(vec3<u32>(p.wl0, p.wl1, p.wl2)[b]);
     let WS = i32(vec3<u32>(p.ws0, p.ws1, p.ws2)[b]);
     let tr = (mode & 1u) == 1u; // tall orientation: routine rows are kx, taps ky
-    if (mode == 1u) { tall = true; }
     var KW = KC;
     if (tr) { KW = KR; }
     let n = KR * KC;
@@ -181,12 +193,14 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
     }
   }
   workgroupBarrier();
-  sweep(0u, lid, yb, i32(p.oh), i32(p.ow), H, W, sw4a, bv);
-  if (!tall) { return; }
-  storageBarrier();
-  workgroupBarrier();
+  if (wide) {
+    sweep(0u, lid, yb, i32(p.oh), i32(p.ow), H, W, sw4a, bv);
+    if (!tall) { return; }
+    storageBarrier();
+    workgroupBarrier();
+  }
   let sw4b = (H + 3) / 4;
   stage(1u, lid, xb, W, H, sw4b);
   workgroupBarrier();
-  sweep(1u, lid, yb, i32(p.ow), i32(p.oh), W, H, sw4b, 0.0);
+  sweep(1u, lid, yb, i32(p.ow), i32(p.oh), W, H, sw4b, bv);
 }
