@@ -74,7 +74,10 @@ func FMAPeakFLOPs(groups, iters int) float64 { return 2 * 16 * float64(iters) * 
 
 // DWFast2 runs summed depthwise branches on wgsl/dwconv_fast2.wgsl (4-tap groups on aligned vec4
 // windows, tall branches on the transposed plane, the 5×5 merged into the 5×K) wherever its
-// plan fits; off, or where it does not fit, dwconv_fast.wgsl runs.
+// plan fits; off, or where it does not fit (planes that need bands, 31×31 on 56×56),
+// dwconv_fast.wgsl runs. Interleaved A/B on lavapipe (tools/bench -ab fast2, 15 reps;
+// engine/bench/results/lavapipe_2cpu_2026-11-28_dwfast2_*.json): SLaK-T lk_sum stage 0 3.53×,
+// stage 1 2.73×, stage 2 2.17× over dwconv_fast.wgsl; the SLaK-T 224² forward 1.55× (3 reps).
 var DWFast2 = true
 
 // fastDW2Smem4 is dwconv_fast2.wgsl's workgroup memory in vec4 (15.6 KiB, as dwconv_fast.wgsl).
