@@ -19,14 +19,14 @@
 // down the columns so that SIMD neighbours share their column (and so their clipped tap range).
 // Per row tap, the window of each output row is NV+1 vec4 registers; per group of 4 taps: one
 // aligned vec4 load per row for the new inputs, one vec4 weight load, and 4·R·NV vec4 FMAs whose
-// inputs are constant swizzles of window registers m and m+1 (tap t: (z_m, z_m+1)[t .. t+3]).
+// inputs are constant swizzles of window registers m and m+1 (tap t: (r_m, r_m+1)[t .. t+3]).
 // Chunks left of the plane or past sw4 load as zero (select); taps are clipped per block to
 // those that touch the plane, then extended down to a 4-aligned group start.
 // Tiling (host: engine/gpu/fast_params.go planDWFast2, dwFast2NV, dwFast2Rows): SLaK-T stage 0
 // (56×56) takes R = 1, NV = 14: plane 56 × 14 = 784 vec4, weights 2 × 5 rows × 60 f32 = 150
 // vec4 (the 5×5 inside the 5×51's), 934 ≤ {{SMEM4}} vec4 (15.6 KiB); per group of 4 taps
 // 1 window + 1 weight vec4 load feed 56 vec4 FMAs. Stage 1 (28×28): R = 2, NV = 7; 14×14: R = 2,
-// NV = 4. Window registers z<row>_<m>, accumulators a<row>_<m>: the substitutions ACC, WIN,
+// NV = 4. Window registers r<row>_<m>, accumulators a<row>_<m>: the substitutions ACC, WIN,
 // GROUP and STORE are generated (dwFast2Subst).
 // Pass 0 writes y = acc + bias; pass 1 (after barriers and re-staging) adds the tall branches
 // (or writes y = acc + bias when there is no wide branch: pass 0 and its staging are skipped).
