@@ -54,8 +54,11 @@ func TestBrowserConformance(t *testing.T) {
 	switch {
 	case strings.Contains(out, "SUBGROUPS=forced"):
 		want += sgWant
+		if !strings.Contains(out, "SG TUNE ok") {
+			t.Fatalf("the tuner's on-device check of the subgroup GEMM did not pass:\n%s", out)
+		}
 		for _, l := range lines {
-			if strings.HasPrefix(l, "SUBGROUPS=") || strings.HasPrefix(l, "SG fused/") {
+			if strings.HasPrefix(l, "SUBGROUPS=") || strings.HasPrefix(l, "SG fused/") || strings.HasPrefix(l, "SG TUNE") || strings.HasPrefix(l, "  gemm") {
 				t.Log(l)
 			}
 		}
@@ -91,6 +94,9 @@ func TestBrowserSubgroupAB(t *testing.T) {
 	q := "?ab=" + n
 	if m := os.Getenv("SLAK_E2E_TUNE_FWD"); m != "" {
 		q += "&fwd=" + m // SLaK-T forwards with the tuned choices vs the static rules
+	}
+	if m := os.Getenv("SLAK_E2E_TUNE_MODEL"); m != "" {
+		q += "&model=" + m // another model for the forwards (default slak_t)
 	}
 	out := browserPage(t, q, 9*time.Minute)
 	t.Logf("\n%s", out)

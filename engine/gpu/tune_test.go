@@ -4,6 +4,7 @@ package gpu
 
 import (
 	"fmt"
+	"math"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -249,4 +250,22 @@ func sgSubst(b *Backend, t *testing.T, p op.Linear, ln bool, epi int, half bool)
 		t.Fatal(err)
 	}
 	return s
+}
+
+// TestSGDisagrees: the on-device check of the subgroup GEMM accepts reordered-sum rounding and
+// rejects a wrong element.
+func TestSGDisagrees(t *testing.T) {
+	want := []float32{1, -2.5, 3, 0}
+	if why := sgDisagrees([]float32{1.000001, -2.500002, 3, 1e-7}, want); why != "" {
+		t.Errorf("rounding-level differences rejected: %s", why)
+	}
+	if why := sgDisagrees([]float32{1, -2.5, 2.9, 0}, want); !strings.Contains(why, "element 2") {
+		t.Errorf("a wrong element: %q, want it named (element 2)", why)
+	}
+	if why := sgDisagrees([]float32{1, float32(math.NaN()), 3, 0}, want); why == "" {
+		t.Error("NaN accepted")
+	}
+	if why := sgDisagrees(want[:3], want); why == "" {
+		t.Error("short output accepted")
+	}
 }

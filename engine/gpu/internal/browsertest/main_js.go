@@ -35,12 +35,17 @@ func main() {
 		// ?ab=N: only the interleaved A/B of the pointwise GEMMs (sg_js.go), N samples each
 		fmt.Sscanf(query[strings.Index(query, "ab=")+3:], "%d", &n)
 		fmt.Fprintf(&sb, "%s\n", b.Info())
-		runTuneAB(&sb, b, n)
-		if i := strings.Index(query, "fwd="); i >= 0 { // &fwd=M: then M whole-forward samples
-			m := 0
+		if n > 0 {
+			runTuneAB(&sb, b, n)
+		}
+		if i := strings.Index(query, "fwd="); i >= 0 { // &fwd=M: then M whole-forward samples (&model=NAME, default slak_t)
+			m, name := 0, "slak_t"
 			fmt.Sscanf(query[i+4:], "%d", &m)
+			if j := strings.Index(query, "model="); j >= 0 {
+				name, _, _ = strings.Cut(query[j+6:], "&")
+			}
 			b.ClearTuning()
-			runForwardAB(&sb, b, m)
+			runForwardAB(&sb, b, name, m)
 		}
 		sb.WriteString("BAD=0\n")
 	} else {

@@ -66,6 +66,23 @@ func runSG(sb *strings.Builder, b *gpu.Backend, real bool) int {
 		fmt.Fprintf(sb, "SG FAIL: matmul_sg.wgsl was dropped: %s\n", why)
 		bad++
 	}
+	// the tuner's on-device check of the variant against the static GEMM (then a short timing)
+	gpu.GEMMSubgroups = false
+	rep, err := b.Tune([]gpu.TuneLayer{
+		{Kind: "lnlineargelu", Name: "odd", Lin: op.Linear{In: 13, Out: 17, HW: 11, Bias: true}},
+		{Kind: "linearscaleresidual", Name: "wide", Lin: op.Linear{In: 249, Out: 499, HW: 49, Bias: true}},
+	}, gpu.TuneOptions{Samples: 1})
+	b.ClearTuning()
+	switch {
+	case err != nil:
+		fmt.Fprintf(sb, "SG TUNE FAIL: %v\n", err)
+		bad++
+	case strings.Contains(rep.String(), "disagrees"):
+		fmt.Fprintf(sb, "SG TUNE FAIL: %s", rep)
+		bad++
+	default:
+		fmt.Fprintf(sb, "SG TUNE ok: the variant agrees with the static GEMM on this device; %s", rep)
+	}
 	runs := b.SubgroupGEMMRuns() - runs0
 	if runs == 0 {
 		sb.WriteString("SG FAIL: no matmul_sg dispatch\n")
@@ -186,14 +203,14 @@ func runTuneAB(sb *strings.Builder, b *gpu.Backend, samples int) {
 	}
 }
 
-// runForwardAB loads SLaK-T with the app's built-in weights (seeded random, 40% sparse, GEMM
+// runForwardAB loads the model name (SLaK-T by default) with the app's built-in weights (seeded random, 40% sparse, GEMM
 // weights half as convert.HalfWeights makes them), tunes the backend for its 224² layer
 // configurations as the app does (model.Net.Configs → Backend.Tune) and then times whole
 // forwards with the tuned choices on and off (Backend.UseTuning), interleaved after one warm-up
 // each: the end-to-end effect of the tuner on this adapter.
-func runForwardAB(sb *strings.Builder, b *gpu.Backend, n int) {
+func runForwardAB(sb *strings.Builder, b *gpu.Backend, name string, n int) {
 	fail := func(what string, err error) { fmt.Fprintf(sb, "FWD ERROR: %s: %v\n", what, err) }
-	v, err := model.Lookup("slak_t")
+	v, err := model.Lookup(name)
 	if err != nil {
 		fail("lookup", err)
 		return
@@ -255,6 +272,6 @@ func runForwardAB(sb *strings.Builder, b *gpu.Backend, n int) {
 	}
 	sort.Float64s(on)
 	sort.Float64s(off)
-	fmt.Fprintf(sb, "FWD slak_t 224² (half GEMM weights, 40%% sparse): tuned %v ms, static %v ms; medians %.0f / %.0f ms: static/tuned x%.2f (%d interleaved samples each after one warm-up)\n",
-		on, off, on[len(on)/2], off[len(off)/2], off[len(off)/2]/on[len(on)/2], n)
+	fmt.Fprintf(sb, "FWD %s 224² (half GEMM weights, 40%% sparse): tuned %v ms, static %v ms; medians %.0f / %.0f ms: static/tuned x%.2f (%d interleaved samples each after one warm-up)\n",
+		name, on, off, on[len(on)/2], off[len(off)/2], off[len(off)/2]/on[len(on)/2], n)
 }
