@@ -269,3 +269,31 @@ func TestSGDisagrees(t *testing.T) {
 		t.Error("short output accepted")
 	}
 }
+
+// TestTunedRoundTrip: the stored form restores the same choices and ignores unknown entries; the
+// store key changes with the adapter and the scope.
+func TestTunedRoundTrip(t *testing.T) {
+	b := &Backend{info: Info{Name: "a"}}
+	defer b.ClearTuning()
+	b.setChoice(false, "dw C1 9x9 k3x3/p1,1/s1", TuneDirect)
+	b.setChoice(true, "gemm 1->2 HW3 ln=false epi=0", TuneSubgroup)
+	s := b.encodeTuned()
+	c := &Backend{info: Info{Name: "a"}}
+	defer c.ClearTuning()
+	if n := c.restoreTuned(s); n != 2 {
+		t.Fatalf("restored %d of %s, want 2", n, s)
+	}
+	if got, want := c.encodeTuned(), s; got != want {
+		t.Errorf("round trip %s, want %s", got, want)
+	}
+	if n := c.restoreTuned(`{"dw x":"bogus","other":"direct"}`); n != 0 {
+		t.Errorf("restored %d unknown entries, want 0", n)
+	}
+	if n := c.restoreTuned("not json"); n != 0 {
+		t.Errorf("restored %d from garbage", n)
+	}
+	d := &Backend{info: Info{Name: "b"}}
+	if b.tuneStoreKey("slak_t") == d.tuneStoreKey("slak_t") || b.tuneStoreKey("slak_t") == b.tuneStoreKey("convnext_t") {
+		t.Errorf("store keys do not separate adapters and scopes: %s", b.tuneStoreKey("slak_t"))
+	}
+}
