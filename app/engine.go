@@ -297,7 +297,8 @@ func (s *engineState) install(ctx app.Context, v model.Variant, deploy model.Sta
 
 // tuneKernels runs the run-time kernel tuner (gpu.Backend.Tune) once per variant on a WebGPU
 // backend, for the classifier's 224² layer configurations, with its progress in the load bar; the
-// CPU fallback has nothing to tune. A failure only keeps the static kernel rules.
+// CPU fallback has nothing to tune. A failure only keeps the static kernel rules. The choices
+// are saved in localStorage (gpu.Backend.SaveTuned) and restored on the next visit.
 func (s *engineState) tuneKernels(ctx app.Context, net *model.Net) {
 	g, ok := s.backend.(*gpu.Backend)
 	key := fmt.Sprintf("%p %s", g, net.V.Name) // a new device (after a loss) is tuned again
@@ -308,6 +309,12 @@ func (s *engineState) tuneKernels(ctx app.Context, net *model.Net) {
 		s.tuned = map[string]bool{}
 	}
 	s.tuned[key] = true
+	if n := g.LoadTuned(net.V.Name); n > 0 { // tuned on an earlier visit (same adapter, same kernels)
+		report(ctx, func(p *page) {
+			p.status += fmt.Sprintf(" Kernel choices for this GPU restored (%d layer configurations).", n)
+		})
+		return
+	}
 	cs, err := net.Configs(224, 224)
 	if err != nil {
 		return
@@ -322,6 +329,9 @@ func (s *engineState) tuneKernels(ctx app.Context, net *model.Net) {
 		})
 		yield()
 	}})
+	if err == nil {
+		g.SaveTuned(net.V.Name)
+	}
 	report(ctx, func(p *page) {
 		p.load = nil
 		if err == nil && rep != nil {
