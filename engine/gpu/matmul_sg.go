@@ -15,8 +15,27 @@ var GEMMSubgroups = false
 
 func init() { kernels["matmul_sg"] = kernel{6, matmulFastParams{}} }
 
-// sgErrs records, per backend, why matmul_sg.wgsl is not used after the device rejected it.
-var sgErrs = map[*Backend]string{}
+// sgErrs records, per backend, why matmul_sg.wgsl is not used after the device rejected it;
+// sgRuns counts its dispatches (tests check the variant really ran).
+var (
+	sgErrs = map[*Backend]string{}
+	sgRuns = map[*Backend]int{}
+)
+
+// SubgroupGEMMStatus says whether this device can run matmul_sg.wgsl (the subgroups feature,
+// and no compile failure so far), and why not.
+func (b *Backend) SubgroupGEMMStatus() (bool, string) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.sgGEMMTakes(op.Linear{In: 1, Out: 1, HW: 1})
+}
+
+// SubgroupGEMMRuns counts the dispatches of matmul_sg.wgsl on this backend.
+func (b *Backend) SubgroupGEMMRuns() int {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return sgRuns[b]
+}
 
 // sgGEMMTakes reports whether matmul_sg.wgsl can run p on this device, and why not.
 func (b *Backend) sgGEMMTakes(p op.Linear) (bool, string) {
@@ -105,6 +124,9 @@ func (b *Backend) matmulSG(opName string, xt, wt, bt *Tensor, ln []*Tensor, res 
 		}
 		sgErrs[b] = err.Error()
 		return nil, false, nil
+	}
+	if err == nil {
+		sgRuns[b]++
 	}
 	return y, true, err
 }
