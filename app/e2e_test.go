@@ -477,7 +477,7 @@ func TestBrowserWebGPU(t *testing.T) {
 
 	// Device lost (simulated through the ?debug=1 hook) → Retry → works.
 	b.eval(t, `globalThis.slakDebugLoseDevice()`)
-	time.Sleep(200 * time.Millisecond)
+	b.poll(t, "the engine to take the simulated loss", `document.querySelector('#status').innerText.includes('marked lost')`, 2*time.Minute)
 	b.dropURL(t, "/web/samples/chelsea.png", "chelsea.png")
 	if msg := b.waitError(t, "device-lost", "", 2*time.Minute); !strings.Contains(msg, "Retry") {
 		t.Errorf("device-lost error = %q, want a Retry", msg)

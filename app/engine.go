@@ -175,8 +175,10 @@ func runEngine(ctx app.Context, p *page, opts engineOptions) {
 		case reqRetry:
 			s.retry(ctx)
 		case reqDebugLoseDevice:
-			if s.opts.Debug {
-				s.simulateDeviceLoss()
+			if s.opts.Debug && s.simulateDeviceLoss() {
+				// Acknowledged on the page, so the test drops its photo only after
+				// the engine has taken the loss (requests queued behind tuning).
+				report(ctx, func(p *page) { p.status = "Debug: the GPU device is marked lost." })
 			}
 		case reqERF:
 			s.runERF(ctx, req)
