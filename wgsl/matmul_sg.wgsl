@@ -86,19 +86,7 @@ fn ldx(k: u32, q: u32, mean: vec4<f32>, rstd: vec4<f32>) -> vec4<f32> {
   return v;
 }
 
-fn erf_as(z: f32) -> f32 {
-  let a = abs(z);
-  let t = 1.0 / (1.0 + 0.3275911 * a);
-  let poly = t * (0.254829592 + t * (-0.284496736 + t * (1.421413741 + t * (-1.453152027 + t * 1.061405429))));
-  return sign(z) * (1.0 - poly * exp(-a * a));
-}
-
-fn erf_as4(z: vec4<f32>) -> vec4<f32> {
-  let a = abs(z);
-  let t = 1.0 / (1.0 + 0.3275911 * a);
-  let poly = t * (0.254829592 + t * (-0.284496736 + t * (1.421413741 + t * (-1.453152027 + t * 1.061405429))));
-  return sign(z) * (1.0 - poly * exp(-a * a));
-}
+//!include lib_erf
 
 fn epi(v: f32, o: u32, q: u32) -> f32 {
   if (EPI == 1u) { return 0.5 * v * (1.0 + erf_as(v * 0.70710678118654752)); }
