@@ -50,10 +50,11 @@ var GEMMWide = true
 func dwFastWorth(pl dwFastPlan, ps []op.DWConv) bool { return dwFastWorthOn(pl, ps, true) }
 
 // dwFastWorthOn is dwFastWorth with the small-plane rule switched: smallPlanes = false keeps
-// planes under 400 output pixels on the direct kernels whatever their taps. That is the choice
-// on SwiftShader, where dwconv_fast.wgsl on 14×14 planes measured 0.70× the direct kernels
-// (stage-2 47×5+5×47+5×5; engine/bench/results/swiftshader_chromium_2cpu_2026-11-28.json) while
-// 28×28 and 56×56 gained 2.1× and 4.3× (dwconv_fast2.wgsl is not measured there yet).
+// planes under 400 output pixels on the direct kernels whatever their taps. No adapter takes
+// that today: it was SwiftShader's rule while dwconv_fast.wgsl ran 14×14 planes at 0.70× the
+// direct kernels there (engine/bench/results/swiftshader_chromium_2cpu_2026-11-28.json), but the
+// run-time tuner measured dwconv_fast2.wgsl at 2.2× direct on SwiftShader's 14×14 stage-2
+// block (135 vs 304 ms, headless Chromium), as on lavapipe.
 func dwFastWorthOn(pl dwFastPlan, ps []op.DWConv, smallPlanes bool) bool {
 	if dwFastAlways {
 		return true
@@ -63,12 +64,12 @@ func dwFastWorthOn(pl dwFastPlan, ps []op.DWConv, smallPlanes bool) bool {
 }
 
 // dwFastWorth is the choice Backend.Tune measured for ps on this device (tune.go), else the
-// static rule for this backend's adapter (see dwFastWorthOn).
+// static rule (dwFastWorth).
 func (b *Backend) dwFastWorth(pl dwFastPlan, ps []op.DWConv) bool {
 	if fast, ok := b.dwTunedFast(ps); ok && !dwFastAlways {
 		return fast
 	}
-	return dwFastWorthOn(pl, ps, !strings.Contains(strings.ToLower(b.info.Name), "swiftshader"))
+	return dwFastWorth(pl, ps)
 }
 
 var dwFastAlways = false
@@ -116,6 +117,7 @@ func init() {
 	kernels["dwconv_fast2"] = kernel{5, dwFast2Params{}}
 	kernels["matmul_fast"] = kernel{6, matmulFastParams{}}
 	kernels["matmul_fast_v4"] = kernel{6, matmulFastParams{}}
+	kernels["matmul_lane"] = kernel{6, matmulFastParams{}}
 	kernels["fused_lnstats"] = kernel{1, lnStatsParams{}}
 	kernels["fmapeak"] = kernel{0, fmaPeakParams{}}
 }
@@ -166,6 +168,9 @@ func (b *Backend) matmulFastConv(opName string, xt, wt, bt *Tensor, ln []*Tensor
 		}
 	}
 	if conv == nil && GEMMVec4 {
+		if r, pb, ok := b.gemmLane(p); ok {
+			return b.matmulLane(opName, xt, wt, bt, ln, res, epi, p, r, pb)
+		}
 		return b.matmulFastV4(opName, xt, wt, bt, ln, res, epi, p)
 	}
 	tile := 64
@@ -226,6 +231,27 @@ func (b *Backend) matmulFastV4(opName string, xt, wt, bt *Tensor, ln []*Tensor, 
 		"PB": strconv.Itoa(pb), "BS": strconv.Itoa(128 * pb), "OB": strconv.Itoa(ob), "AS": strconv.Itoa(128 * ob)} {
 		subst[k] = v
 	}
+	gemmAccess(subst, xv, wv)
+	aux := []*Tensor{nil, nil, nil}
+	if ln != nil {
+		copy(aux, ln)
+	}
+	if res != nil {
+		copy(aux, res)
+	}
+	prm := matmulFastParams{Inp: u(p.In), Out: u(p.Out), HW: u(p.HW), HasBias: b2u(bt != nil)}
+	grid := [3]uint32{u(ceilDiv(p.HW, tp)), u(ceilDiv(p.Out, to)), 1}
+	y, retry, err := b.runHalf(opName, "matmul_fast_v4", subst, prm, []*Tensor{xt, wt, bt, aux[0], aux[1], aux[2]}, grid, p.Out, p.HW)
+	if retry { // the device rejected `enable f16;`: again with the u32 words
+		return b.matmulFastV4(opName, xt, wt0, bt, ln, res, epi, p)
+	}
+	return y, err
+}
+
+// gemmAccess sets the element-access substitutions shared by matmul_fast_v4.wgsl and
+// matmul_lane.wgsl: x, aux0 (stats or residual) and y are vec4 arrays when HW % 4 == 0 (xv), W is
+// read as vec4 when In % 4 == 0 (wv; its binding type comes from halfW).
+func gemmAccess(subst map[string]string, xv, wv bool) {
 	subst["XV"], subst["WV"] = strconv.FormatBool(xv), strconv.FormatBool(wv)
 	for _, m := range []struct {
 		name, arr string
@@ -244,6 +270,93 @@ func (b *Backend) matmulFastV4(opName string, xt, wt, bt *Tensor, ln []*Tensor, 
 	if xv {
 		subst["XT"], subst["Y1"], subst["Y4"] = "vec4<f32>", "y[i / 4u][i % 4u] = v", "y[i4] = v"
 	}
+}
+
+// GEMMLane runs the pointwise layers on matmul_lane.wgsl (8-invocation workgroups, no workgroup
+// memory, no barriers) on CPU adapters (gemmLaneAdapter); other adapters keep
+// matmul_fast_v4.wgsl's 64-invocation workgroups.
+var GEMMLane = true
+
+// GEMMLaneLN normalises pw1's input with layernorm.wgsl before matmul_lane.wgsl (instead of
+// the LayerNorm in its loader) when LNLinearGELU takes matmul_lane.wgsl.
+var GEMMLaneLN = true
+
+// gemmLaneForce, when true, takes matmul_lane.wgsl on any adapter (tests).
+var gemmLaneForce = false
+
+// GEMMLaneR and GEMMLanePB, when not 0, override matmul_lane.wgsl's rows and 4-pixel groups per
+// invocation (tests, tools/bench -lane-r, -lane-pb).
+var GEMMLaneR, GEMMLanePB = 0, 0
+
+// gemmLaneAdapter reports whether adapter is a CPU rasterizer (llvmpipe/lavapipe, SwiftShader),
+// the class dwFast2WG gives 8-invocation workgroups.
+func gemmLaneAdapter(adapter string) bool {
+	a := strings.ToLower(adapter)
+	return strings.Contains(a, "llvmpipe") || strings.Contains(a, "lavapipe") || strings.Contains(a, "swiftshader")
+}
+
+// gemmLane picks matmul_lane.wgsl's block for p (R rows × PB vec4 pixel groups per invocation)
+// and reports whether it is used.
+func (b *Backend) gemmLane(p op.Linear) (r, pb int, ok bool) {
+	if !GEMMLane || !(gemmLaneForce || gemmLaneAdapter(b.info.Name)) {
+		return 0, 0, false
+	}
+	r, pb = 16, 2
+	if GEMMLaneR != 0 {
+		r = GEMMLaneR
+	}
+	if GEMMLanePB != 0 {
+		pb = GEMMLanePB
+	}
+	return r, pb, true
+}
+
+// laneNI is matmul_lane.wgsl's workgroup size: one llvmpipe SIMD batch.
+const laneNI = 8
+
+// laneBody generates matmul_lane.wgsl's DECL, STEP and STORE for r rows × pb pixel groups:
+// named accumulators c<r>_<j>, the W row vectors w<r> of a 4-k step, and per k the x vectors
+// x<j>; the FMAs run k ascending for every output, the same order whatever W's binding type.
+func laneBody(r, pb int) (decl, step, store string) {
+	var d, s, o strings.Builder
+	for j := 0; j < pb; j++ {
+		fmt.Fprintf(&d, "  let q%d = qb + %du;\n", j, 4*laneNI*j)
+		fmt.Fprintf(&d, "  var m%d = vec4<f32>(); var s%d = vec4<f32>(1.0);\n", j, j)
+		fmt.Fprintf(&d, "  if (LN) { m%d = stats4(0u, q%d); s%d = stats4(1u, q%d); }\n", j, j, j, j)
+		for i := 0; i < r; i++ {
+			fmt.Fprintf(&d, "  var c%d_%d = vec4<f32>();\n", i, j)
+			fmt.Fprintf(&o, "  store4(o0 + %du, q%d, c%d_%d);\n", i, j, i, j)
+		}
+	}
+	for i := 0; i < r; i++ {
+		fmt.Fprintf(&s, "    let w%d = ldwr(o0 + %du, k);\n", i, i)
+	}
+	for kk := 0; kk < 4; kk++ {
+		for j := 0; j < pb; j++ {
+			fmt.Fprintf(&s, "    let x%d_%d = ldxn(k + %du, q%d, m%d, s%d);\n", kk, j, kk, j, j, j)
+		}
+		for i := 0; i < r; i++ {
+			for j := 0; j < pb; j++ {
+				fmt.Fprintf(&s, "    c%d_%d = fma(vec4<f32>(w%d[%d]), x%d_%d, c%d_%d);\n", i, j, i, kk, kk, j, i, j)
+			}
+		}
+	}
+	return d.String(), s.String(), o.String()
+}
+
+// matmulLane records matmul_lane.wgsl (matmulFastV4's GEMM in 8-invocation workgroups without
+// workgroup memory; r rows × pb vec4 pixel groups per invocation).
+func (b *Backend) matmulLane(opName string, xt, wt, bt *Tensor, ln []*Tensor, res []*Tensor, epi int, p op.Linear, r, pb int) (*Tensor, error) {
+	xv, wv := p.HW%4 == 0, p.In%4 == 0
+	wt0 := wt
+	wt, subst, err := b.halfW(opName, wt, "wm", wv)
+	if err != nil {
+		return nil, err
+	}
+	subst["LN"], subst["EPI"] = strconv.FormatBool(ln != nil), strconv.Itoa(epi)
+	subst["NI"], subst["R"], subst["PB"] = strconv.Itoa(laneNI), strconv.Itoa(r), strconv.Itoa(pb)
+	subst["DECL"], subst["STEP"], subst["STORE"] = laneBody(r, pb)
+	gemmAccess(subst, xv, wv)
 	aux := []*Tensor{nil, nil, nil}
 	if ln != nil {
 		copy(aux, ln)
@@ -252,10 +365,10 @@ func (b *Backend) matmulFastV4(opName string, xt, wt, bt *Tensor, ln []*Tensor, 
 		copy(aux, res)
 	}
 	prm := matmulFastParams{Inp: u(p.In), Out: u(p.Out), HW: u(p.HW), HasBias: b2u(bt != nil)}
-	grid := [3]uint32{u(ceilDiv(p.HW, tp)), u(ceilDiv(p.Out, to)), 1}
-	y, retry, err := b.runHalf(opName, "matmul_fast_v4", subst, prm, []*Tensor{xt, wt, bt, aux[0], aux[1], aux[2]}, grid, p.Out, p.HW)
+	grid := [3]uint32{u(ceilDiv(p.HW, 4*laneNI*pb)), u(ceilDiv(p.Out, r)), 1}
+	y, retry, err := b.runHalf(opName, "matmul_lane", subst, prm, []*Tensor{xt, wt, bt, aux[0], aux[1], aux[2]}, grid, p.Out, p.HW)
 	if retry { // the device rejected `enable f16;`: again with the u32 words
-		return b.matmulFastV4(opName, xt, wt0, bt, ln, res, epi, p)
+		return b.matmulLane(opName, xt, wt0, bt, ln, res, epi, p, r, pb)
 	}
 	return y, err
 }
@@ -313,6 +426,17 @@ func (b *Backend) LNLinearGELU(x, gamma, beta, w, bias op.Tensor, ln op.LayerNor
 	betat, err := b.arg(name, "beta", beta, ln.C)
 	if err != nil {
 		return nil, err
+	}
+	if r, pb, ok := b.gemmLane(lin); ok && GEMMLaneLN && GEMMVec4 && !b.useSG(lin, true, 1) {
+		// matmul_lane.wgsl normalises nothing: each x element would be normalised once per R
+		// rows (γ, β loads per k in every invocation); layernorm.wgsl does it once, then the GEMM
+		// reads x̂ (GEMMLaneLN).
+		xn, err := b.run(name, "layernorm", nil, normParams{u(ln.C), u(ln.HW), ln.Eps}, []*Tensor{xt, gt, betat}, b.grid1D(ln.HW, 256), ln.C, ln.HW)
+		if err != nil {
+			return nil, err
+		}
+		defer func() { b.deferred = append(b.deferred, func() { b.destroy(xn) }) }()
+		return b.matmulLane(name, xn, wt, bt, nil, nil, 1, lin, r, pb)
 	}
 	stats, err := b.run(name, "fused_lnstats", nil, lnStatsParams{C: u(ln.C), HW: u(ln.HW), Eps: ln.Eps}, []*Tensor{xt}, [3]uint32{u(ceilDiv(ln.HW, 64)), 1, 1}, 2, ln.HW)
 	if err != nil {

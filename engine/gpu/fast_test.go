@@ -359,7 +359,8 @@ func TestFastDWWorth(t *testing.T) {
 			t.Errorf("dwFastWorth(%dx%d on %dx%d, %d branches) = %v, want %v", c.ps[0].KH, c.ps[0].KW, c.ps[0].H, c.ps[0].W, len(c.ps), got, c.want)
 		}
 	}
-	// SwiftShader's rule: 14×14 planes stay direct whatever the taps; 28×28 and 56×56 go fast.
+	// The smallPlanes = false rule (SwiftShader's before dwconv_fast2): 14×14 planes stay direct
+	// whatever the taps; 28×28 and 56×56 go fast.
 	for _, c := range []struct {
 		ps   []op.DWConv
 		want bool
@@ -371,7 +372,7 @@ func TestFastDWWorth(t *testing.T) {
 	} {
 		pl, ok := planDWFast(c.ps, false)
 		if got := ok && dwFastWorthOn(pl, c.ps, false); got != c.want {
-			t.Errorf("SwiftShader dwFastWorthOn(%dx%d on %dx%d) = %v, want %v", c.ps[0].KH, c.ps[0].KW, c.ps[0].H, c.ps[0].W, got, c.want)
+			t.Errorf("dwFastWorthOn(smallPlanes = false)(%dx%d on %dx%d) = %v, want %v", c.ps[0].KH, c.ps[0].KW, c.ps[0].H, c.ps[0].W, got, c.want)
 		}
 	}
 }

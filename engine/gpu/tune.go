@@ -484,7 +484,7 @@ func (b *Backend) dwTunePlan(l TuneLayer) (tunePlan, error) {
 	pl := tunePlan{key: key, res: TuneResult{Config: key, Kind: l.Kind, Layer: l.Name, Count: max(l.Count, 1)}}
 	plan, ok := planDWFast(q, true)
 	static := TuneDirect
-	if ok && dwFastWorthOn(plan, q, !strings.Contains(strings.ToLower(b.info.Name), "swiftshader")) {
+	if ok && dwFastWorth(plan, q) {
 		static = TuneFast
 		if DWZeroSkip {
 			static = TuneSkipZero
