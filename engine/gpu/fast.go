@@ -16,7 +16,9 @@ import (
 // and wgsl/fmapeak.wgsl (the FMA roofline of the benchmark). Pointwise layers run on
 // wgsl/matmul_fast_v4.wgsl (vec4 loaders and output, 16×16 / 8×16 / 16×8 blocks per invocation
 // by shape: GEMMVec4, GEMMSquare, GEMMLong, GEMMTall); matmul_fast.wgsl keeps the im2col
-// convolutions (PATCH) and the GEMMVec4 = false baseline. The Backend uses them by default
+// convolutions (PATCH) and the GEMMVec4 = false baseline. On llvmpipe (lavapipe) the pointwise
+// layers run on wgsl/matmul_lane.wgsl instead (8-invocation workgroups, no workgroup memory;
+// GEMMLane). The Backend uses them by default
 // inside DWConv and Linear and for op.Fused; Backend.Direct forces the direct kernels (the
 // baseline of engine/bench and the conformance suite).
 
@@ -272,13 +274,20 @@ func gemmAccess(subst map[string]string, xv, wv bool) {
 	}
 }
 
-// GEMMLane runs the pointwise layers on matmul_lane.wgsl (8-invocation workgroups, no workgroup
-// memory, no barriers) on CPU adapters (gemmLaneAdapter); other adapters keep
-// matmul_fast_v4.wgsl's 64-invocation workgroups.
+// GEMMLane runs the pointwise layers on matmul_lane.wgsl (8-invocation workgroups = one llvmpipe
+// SIMD batch, no workgroup memory, no barriers, W's loads workgroup-uniform) on llvmpipe
+// (gemmLaneAdapter); other adapters keep matmul_fast_v4.wgsl's 64-invocation workgroups.
+// Interleaved A/B on lavapipe (2 shared cores, `go run ./tools/bench -forwards=false -filter pw
+// -reps 5 -ab lane`, block 16 × 4·PB): SLaK-T stage 0 pw1 (LN+GELU) 1.10–1.23×, pw2
+// (scale+residual) 1.56–1.68× over three runs; PB = 2 was 0.86–0.90× on pw1 before its
+// LayerNorm moved to a pass (GEMMLaneLN). See gemmLane for the block rule.
 var GEMMLane = true
 
 // GEMMLaneLN normalises pw1's input with layernorm.wgsl before matmul_lane.wgsl (instead of
-// the LayerNorm in its loader) when LNLinearGELU takes matmul_lane.wgsl.
+// the LayerNorm in its loader) when LNLinearGELU takes matmul_lane.wgsl: in the loader every x
+// element is normalised once per 16 rows, with γ[k], β[k] loaded by every invocation; as a pass
+// once (one more dispatch, x̂ written and read once). Interleaved on lavapipe (-ab laneln, block
+// 16×4): pw1 of stages 0–3 1.12/1.24/1.29/1.24×.
 var GEMMLaneLN = true
 
 // gemmLaneForce, when true, takes matmul_lane.wgsl on any adapter (tests).
@@ -288,20 +297,34 @@ var gemmLaneForce = false
 // invocation (tests, tools/bench -lane-r, -lane-pb).
 var GEMMLaneR, GEMMLanePB = 0, 0
 
-// gemmLaneAdapter reports whether adapter is a CPU rasterizer (llvmpipe/lavapipe, SwiftShader),
-// the class dwFast2WG gives 8-invocation workgroups.
+// gemmLaneAdapter reports whether adapter is llvmpipe (lavapipe), where matmul_lane.wgsl was
+// measured to win. SwiftShader is in dwFast2WG's 8-invocation class too but is not measured
+// with matmul_lane.wgsl yet (and has subgroups: the tuner may pick matmul_sg.wgsl there), so it
+// keeps matmul_fast_v4.wgsl, like real GPUs (64-invocation workgroups).
 func gemmLaneAdapter(adapter string) bool {
 	a := strings.ToLower(adapter)
-	return strings.Contains(a, "llvmpipe") || strings.Contains(a, "lavapipe") || strings.Contains(a, "swiftshader")
+	return strings.Contains(a, "llvmpipe") || strings.Contains(a, "lavapipe")
 }
 
 // gemmLane picks matmul_lane.wgsl's block for p (R rows × PB vec4 pixel groups per invocation)
-// and reports whether it is used.
+// and reports whether it is used. R = 16 and PB by HW (pixels per workgroup 32·PB: 8 from 256
+// pixels, 4 above 64, else 2 so that stage 3's 49 pixels waste 15 of 64, not 207 of 256).
+// Interleaved on lavapipe (-ab laneblock): 16×8 against 16×4 1.01/1.04 (s0 pw1/pw2), 1.20/0.97
+// (s1), 1.07/0.99 (s2), 0.52/0.55 (s3, HW 49); 16×8 against 24×8 2.0–3.3× (R = 24 spills
+// past what llvmpipe keeps cheap), against 16×12 1.08–1.58×; R = 32, PB = 1 0.48–0.72× of
+// matmul_fast_v4; R = 8 (PB 2, 4, 8) gained 1.00–1.20× on s0 pw2 over matmul_fast_v4 where
+// R = 16 gained 1.21–1.68×.
 func (b *Backend) gemmLane(p op.Linear) (r, pb int, ok bool) {
 	if !GEMMLane || !(gemmLaneForce || gemmLaneAdapter(b.info.Name)) {
 		return 0, 0, false
 	}
 	r, pb = 16, 2
+	switch {
+	case p.HW >= 256:
+		pb = 8
+	case p.HW > 64:
+		pb = 4
+	}
 	if GEMMLaneR != 0 {
 		r = GEMMLaneR
 	}

@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -227,10 +228,30 @@ func TestFastPointwise(t *testing.T) {
 		{true, false, false, false, false}, {false, true, false, false, false}, {false, false, false, false, false},
 	} {
 		t.Run(fmt.Sprintf("v4=%v/wide=%v/long=%v/tall=%v/square=%v", c.v4, c.wide, c.long, c.tall, c.square), func(t *testing.T) {
-			saved, savedV4, savedLong, savedTall, savedSquare := GEMMWide, GEMMVec4, GEMMLong, GEMMTall, GEMMSquare
-			GEMMWide, GEMMVec4, GEMMLong, GEMMTall, GEMMSquare = c.wide, c.v4, c.long, c.tall, c.square
+			saved, savedV4, savedLong, savedTall, savedSquare, savedLane := GEMMWide, GEMMVec4, GEMMLong, GEMMTall, GEMMSquare, GEMMLane
+			GEMMWide, GEMMVec4, GEMMLong, GEMMTall, GEMMSquare, GEMMLane = c.wide, c.v4, c.long, c.tall, c.square, false
 			defer func() {
-				GEMMWide, GEMMVec4, GEMMLong, GEMMTall, GEMMSquare = saved, savedV4, savedLong, savedTall, savedSquare
+				GEMMWide, GEMMVec4, GEMMLong, GEMMTall, GEMMSquare, GEMMLane = saved, savedV4, savedLong, savedTall, savedSquare, savedLane
+			}()
+			testFastPointwise(t)
+		})
+	}
+}
+
+// TestFastPointwiseLane runs matmul_lane.wgsl (forced on any adapter) with its rule's blocks
+// and hostile ones (R = 5, PB = 3: rows and pixels that tile nothing), pw1's LayerNorm as a
+// pass (GEMMLaneLN) and in the loader.
+func TestFastPointwiseLane(t *testing.T) {
+	for _, c := range []struct {
+		r, pb int
+		lnPre bool
+	}{{0, 0, true}, {5, 3, false}} {
+		t.Run(fmt.Sprintf("r=%d/pb=%d/lnpre=%v", c.r, c.pb, c.lnPre), func(t *testing.T) {
+			saved := []any{GEMMLane, GEMMVec4, gemmLaneForce, GEMMLaneR, GEMMLanePB, GEMMLaneLN}
+			GEMMLane, GEMMVec4, gemmLaneForce, GEMMLaneR, GEMMLanePB, GEMMLaneLN = true, true, true, c.r, c.pb, c.lnPre
+			defer func() {
+				GEMMLane, GEMMVec4, gemmLaneForce = saved[0].(bool), saved[1].(bool), saved[2].(bool)
+				GEMMLaneR, GEMMLanePB, GEMMLaneLN = saved[3].(int), saved[4].(int), saved[5].(bool)
 			}()
 			testFastPointwise(t)
 		})
@@ -444,6 +465,51 @@ func TestFastDW2Validates(t *testing.T) {
 						t.Errorf("%s rejects %s: %v\n%s", tool, name, err, out)
 					}
 				}
+			}
+		}
+	}
+}
+
+// TestFastLaneValidates: tint and naga accept generated matmul_lane.wgsl variants (f32 W scalar and
+// vec4, LN in the loader or not, every epilogue, the rule's blocks and a hostile one).
+func TestFastLaneValidates(t *testing.T) {
+	var tools []string
+	for _, tool := range []string{"tint", "naga"} {
+		if _, err := exec.LookPath(tool); err == nil {
+			tools = append(tools, tool)
+		}
+	}
+	if len(tools) == 0 {
+		t.Skip("neither tint nor naga on the PATH")
+	}
+	dir := t.TempDir()
+	for _, c := range []struct {
+		r, pb, epi int
+		ln, vec    bool
+	}{{16, 8, 1, true, true}, {16, 2, 2, false, false}, {5, 3, 0, true, false}, {16, 4, 1, false, true}} {
+		subst := map[string]string{"ENABLE": "", "WT": "f32", "W1": "wm[i]", "W4": "vec4<f32>(wm[4u * i4], wm[4u * i4 + 1u], wm[4u * i4 + 2u], wm[4u * i4 + 3u])",
+			"LN": strconv.FormatBool(c.ln), "EPI": strconv.Itoa(c.epi), "NI": strconv.Itoa(laneNI), "R": strconv.Itoa(c.r), "PB": strconv.Itoa(c.pb)}
+		if c.vec {
+			subst["WT"], subst["W1"], subst["W4"] = "vec4<f32>", "wm[i / 4u][i % 4u]", "wm[i4]"
+		}
+		subst["DECL"], subst["STEP"], subst["STORE"] = laneBody(c.r, c.pb)
+		gemmAccess(subst, c.vec, c.vec)
+		src, err := Source("matmul_lane", subst)
+		if err != nil {
+			t.Fatal(err)
+		}
+		name := fmt.Sprintf("matmul_lane_r%d_pb%d_epi%d_ln%v_vec%v", c.r, c.pb, c.epi, c.ln, c.vec)
+		f := filepath.Join(dir, name+".wgsl")
+		if err := os.WriteFile(f, []byte(src), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		for _, tool := range tools {
+			args := []string{f}
+			if tool == "tint" {
+				args = []string{"--format", "wgsl", "-o", os.DevNull, f}
+			}
+			if out, err := exec.Command(tool, args...).CombinedOutput(); err != nil {
+				t.Errorf("%s rejects %s: %v\n%s", tool, name, err, out)
 			}
 		}
 	}

@@ -30,12 +30,17 @@ func main() {
 	quiet := flag.Bool("q", false, "no progress on stderr")
 	zeroSkip := flag.Bool("zeroskip", false, "compile the fast depthwise kernel with the zero-tap skip (gpu.DWZeroSkip; the *_sparse40 rows measure both either way)")
 	v4 := flag.Bool("v4", true, "pointwise layers on matmul_fast_v4.wgsl (gpu.GEMMVec4)")
-	ab := flag.String("ab", "", "measure layer rows as an interleaved A/B of a fast-kernel switch instead of fast vs direct: v4 (gpu.GEMMVec4), long (gpu.GEMMLong), tall (gpu.GEMMTall), square (gpu.GEMMSquare), wide (gpu.GEMMWide), half (gpu.HalfKernels: half GEMM weights read as they are vs their cached f32 expansion; implies -half), f16 (gpu.HalfNative: shader-f16 vs unpack2x16float; implies -half), tune (the -tune choices vs the static rules: gpu.Backend.UseTuning)")
+	ab := flag.String("ab", "", "measure layer rows as an interleaved A/B of a fast-kernel switch instead of fast vs direct: v4 (gpu.GEMMVec4), long (gpu.GEMMLong), tall (gpu.GEMMTall), square (gpu.GEMMSquare), wide (gpu.GEMMWide), lane (gpu.GEMMLane: matmul_lane.wgsl vs matmul_fast_v4.wgsl on CPU adapters), laneblock (matmul_lane.wgsl's block -lane-r × -lane-pb vs -lane-r-b × -lane-pb-b), laneln (gpu.GEMMLaneLN: pw1's LayerNorm as a pass before matmul_lane.wgsl vs in its loader), half (gpu.HalfKernels: half GEMM weights read as they are vs their cached f32 expansion; implies -half), f16 (gpu.HalfNative: shader-f16 vs unpack2x16float; implies -half), tune (the -tune choices vs the static rules: gpu.Backend.UseTuning)")
 	half := flag.Bool("half", false, "GEMM weights (pw1/pw2, stem/downsample convs; in forwards every model.HalfKey weight) as half tensors, rounded to binary16 like an F16 model file")
 	fab := flag.Bool("forward-ab", true, "with -ab: forward rows are an interleaved A/B of the switch too (instead of fast vs direct)")
 	tune := flag.String("tune", "", "first run the run-time kernel tuner (gpu.Backend.Tune) on this model's layer configurations at 224² (random weights at -sparsity; e.g. slak_t): the rows then run with the tuned choices, and the JSON gets a \"tune\" report")
 	tuneSamples := flag.Int("tune-samples", 3, "with -tune: timed samples per candidate (after one warm-up each)")
+	laneR := flag.Int("lane-r", 0, "matmul_lane.wgsl's output rows per invocation (gpu.GEMMLaneR; 0: its rule)")
+	lanePB := flag.Int("lane-pb", 0, "matmul_lane.wgsl's 4-pixel groups per invocation (gpu.GEMMLanePB; 0: its rule)")
+	laneRB := flag.Int("lane-r-b", 0, "with -ab laneblock: the B side's -lane-r")
+	lanePBB := flag.Int("lane-pb-b", 0, "with -ab laneblock: the B side's -lane-pb")
 	flag.Parse()
+	gpu.GEMMLaneR, gpu.GEMMLanePB = *laneR, *lanePB
 	gpu.GEMMVec4 = *v4
 	if os.Getenv("XDG_RUNTIME_DIR") == "" {
 		os.Setenv("XDG_RUNTIME_DIR", os.TempDir()) // quiets the Vulkan loader
@@ -58,6 +63,17 @@ func main() {
 		cfg.AB = &bench.AB{Name: "GEMMTall", Set: func(on bool) { gpu.GEMMTall = on }}
 	case "square":
 		cfg.AB = &bench.AB{Name: "GEMMSquare", Set: func(on bool) { gpu.GEMMSquare = on }}
+	case "lane":
+		cfg.AB = &bench.AB{Name: "GEMMLane", Set: func(on bool) { gpu.GEMMLane = on }}
+	case "laneblock":
+		cfg.AB = &bench.AB{Name: "GEMMLaneBlock", Set: func(on bool) {
+			gpu.GEMMLaneR, gpu.GEMMLanePB = *laneRB, *lanePBB
+			if on {
+				gpu.GEMMLaneR, gpu.GEMMLanePB = *laneR, *lanePB
+			}
+		}}
+	case "laneln":
+		cfg.AB = &bench.AB{Name: "GEMMLaneLN", Set: func(on bool) { gpu.GEMMLaneLN = on }}
 	case "wide":
 		cfg.AB = &bench.AB{Name: "GEMMWide", Set: func(on bool) { gpu.GEMMWide = on }}
 	case "tune":
@@ -76,7 +92,7 @@ func main() {
 			fmt.Fprintln(os.Stderr, "bench: -ab f16: half weights are not read as f16 here:", why)
 		}
 	default:
-		fmt.Fprintln(os.Stderr, "bench: -ab takes v4, long, tall, square, wide, fast2, half, f16 or tune")
+		fmt.Fprintln(os.Stderr, "bench: -ab takes v4, lane, laneblock, laneln, long, tall, square, wide, fast2, half, f16 or tune")
 		os.Exit(2)
 	}
 	if !*quiet {
