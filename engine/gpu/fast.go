@@ -307,9 +307,11 @@ func gemmLaneAdapter(adapter string) bool {
 }
 
 // gemmLane picks matmul_lane.wgsl's block for p (R rows × PB vec4 pixel groups per invocation)
-// and reports whether it is used. R = 16 and PB by HW (pixels per workgroup 32·PB: 8 from 256
-// pixels, 4 above 64, else 2 so that stage 3's 49 pixels waste 15 of 64, not 207 of 256).
-// Interleaved on lavapipe (-ab laneblock): 16×8 against 16×4 1.01/1.04 (s0 pw1/pw2), 1.20/0.97
+// and reports whether it is used. R = 16; PB (pixels per workgroup 32·PB) the one of 8, 7, 4 with
+// the fewest padded pixels where HW > 64 (SLaK-T at 224²: 7 for 3136, 784, 196 pixels: 224 = 4·56
+// tiles 56-wide planes), else 2 (stage 3's 49 pixels waste 15 of 64, not 207 of 256).
+// Interleaved on lavapipe (-ab laneblock): 16×7 against 16×8 1.16/1.08 (s0 pw1/pw2), 1.24/1.20
+// (s1), 1.12/1.12 (s2); 16×8 against 16×4 1.01/1.04 (s0), 1.20/0.97
 // (s1), 1.07/0.99 (s2), 0.52/0.55 (s3, HW 49); 16×8 against 24×8 2.0–3.3× (R = 24 spills
 // past what llvmpipe keeps cheap), against 16×12 1.08–1.58×; R = 32, PB = 1 0.48–0.72× of
 // matmul_fast_v4; R = 8 (PB 2, 4, 8) gained 1.00–1.20× on s0 pw2 over matmul_fast_v4 where
@@ -319,11 +321,12 @@ func (b *Backend) gemmLane(p op.Linear) (r, pb int, ok bool) {
 		return 0, 0, false
 	}
 	r, pb = 16, 2
-	switch {
-	case p.HW >= 256:
-		pb = 8
-	case p.HW > 64:
-		pb = 4
+	if p.HW > 64 { // the fewest padded pixels, ties to the wider block
+		for _, c := range []int{8, 7, 4} {
+			if pb == 2 || ceilDiv(p.HW, 32*c)*32*c < ceilDiv(p.HW, 32*pb)*32*pb {
+				pb = c
+			}
+		}
 	}
 	if GEMMLaneR != 0 {
 		r = GEMMLaneR

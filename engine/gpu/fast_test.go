@@ -486,7 +486,7 @@ func TestFastLaneValidates(t *testing.T) {
 	for _, c := range []struct {
 		r, pb, epi int
 		ln, vec    bool
-	}{{16, 8, 1, true, true}, {16, 2, 2, false, false}, {5, 3, 0, true, false}, {16, 4, 1, false, true}} {
+	}{{16, 8, 1, true, true}, {16, 7, 1, false, true}, {16, 2, 2, false, false}, {5, 3, 0, true, false}, {16, 4, 1, false, true}} {
 		subst := map[string]string{"ENABLE": "", "WT": "f32", "W1": "wm[i]", "W4": "vec4<f32>(wm[4u * i4], wm[4u * i4 + 1u], wm[4u * i4 + 2u], wm[4u * i4 + 3u])",
 			"LN": strconv.FormatBool(c.ln), "EPI": strconv.Itoa(c.epi), "NI": strconv.Itoa(laneNI), "R": strconv.Itoa(c.r), "PB": strconv.Itoa(c.pb)}
 		if c.vec {
