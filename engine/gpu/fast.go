@@ -280,7 +280,10 @@ func gemmAccess(subst map[string]string, xv, wv bool) {
 // Interleaved A/B on lavapipe (2 shared cores, `go run ./tools/bench -forwards=false -filter pw
 // -reps 5 -ab lane`, block 16 × 4·PB): SLaK-T stage 0 pw1 (LN+GELU) 1.10–1.23×, pw2
 // (scale+residual) 1.56–1.68× over three runs; PB = 2 was 0.86–0.90× on pw1 before its
-// LayerNorm moved to a pass (GEMMLaneLN). See gemmLane for the block rule.
+// LayerNorm moved to a pass (GEMMLaneLN). See gemmLane for the block rule. With that rule
+// (16×7; -reps 10 -ab lane): pw1/pw2 s0 1.30/1.76×, s1 1.24/1.32×, s2 1.57/1.57×, s3 1.26/1.26×;
+// fast vs direct (-reps 10, peak 93.8 GFLOP/s): s0 pw1 30.0 ms 12.9 GFLOP/s 13.7% of peak 9.8×,
+// pw2 22.1 ms 17.4 GFLOP/s 18.6% 13.0×; s1 14.1%/16.7%, s2 14.9%/18.5%, s3 8.9%/10.3%.
 var GEMMLane = true
 
 // GEMMLaneLN normalises pw1's input with layernorm.wgsl before matmul_lane.wgsl (instead of
