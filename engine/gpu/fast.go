@@ -170,7 +170,10 @@ func (b *Backend) matmulFastConv(opName string, xt, wt, bt *Tensor, ln []*Tensor
 		}
 	}
 	if conv == nil && GEMMVec4 {
-		if r, pb, ok := b.gemmLane(p); ok {
+		// matmul_lane.wgsl only for the fused pointwise layers (LN+GELU, scale+residual) it was
+		// measured on: plain Linear (RepLKNet's 1×1 convs, EPI 0) ran the RepLKNet-31B forward at
+		// 0.59× matmul_fast_v4 on lavapipe (-filter forward_replknet -forward-reps 3 -ab lane).
+		if r, pb, ok := b.gemmLane(p); ok && (ln != nil || epi != 0 || gemmLaneForce) {
 			return b.matmulLane(opName, xt, wt, bt, ln, res, epi, p, r, pb)
 		}
 		return b.matmulFastV4(opName, xt, wt, bt, ln, res, epi, p)

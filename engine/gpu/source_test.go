@@ -11,7 +11,7 @@ import (
 // wgsl/lib_erf.wgsl, no include line survives in any registered kernel's source, and library
 // files are not kernels.
 func TestSourceInclude(t *testing.T) {
-	for _, name := range []string{"gelu", "gelu_grad", "matmul_fast", "matmul_fast_v4", "matmul_sg"} {
+	for _, name := range []string{"gelu", "gelu_grad", "matmul_fast", "matmul_fast_v4", "matmul_sg", "matmul_lane"} {
 		raw, err := wgsl.FS.ReadFile(name + ".wgsl")
 		if err != nil {
 			t.Fatal(err)
