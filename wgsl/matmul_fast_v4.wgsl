@@ -69,70 +69,8 @@ const PERX: u32 = TK * T4P / NT; // vec4 of x each invocation stages per step
 var<workgroup> As: array<vec4<f32>, {{AS}}>; // [o][k/4], TO × KQ
 var<workgroup> Bs: array<vec4<f32>, {{BS}}>; // [k][p/4], TK × T4P
 
-// Element access whatever the binding type (substituted by engine/gpu: x1/w1 read one f32,
-// x4/w4 the aligned vec4 at index i4, used only when XV / WV).
-fn x1(i: u32) -> f32 { return {{X1}}; }
-fn x4(i4: u32) -> vec4<f32> { return {{X4}}; }
-fn r1(i: u32) -> f32 { return {{R1}}; }
-fn r4(i4: u32) -> vec4<f32> { return {{R4}}; }
-fn y1(i: u32, v: f32) { {{Y1}}; }
-fn y4(i4: u32, v: vec4<f32>) { {{Y4}}; }
-fn w1(i: u32) -> f32 { return {{W1}}; }
-fn w4(i4: u32) -> vec4<f32> { return {{W4}}; }
-
-// ldw returns W[o, k..k+3] (zeros past In; o < Out checked by the caller).
-fn ldw(o: u32, k: u32) -> vec4<f32> {
-  if (WV) {
-    if (k < p.inp) { return w4((o * p.inp + k) / 4u); }
-    return vec4<f32>();
-  }
-  var v = vec4<f32>();
-  for (var i = 0u; i < 4u; i = i + 1u) {
-    if (k + i < p.inp) { v[i] = w1(o * p.inp + k + i); }
-  }
-  return v;
-}
-
-// ldx returns x[k, q..q+3] (zeros past HW; k < In checked by the caller).
-fn ldx(k: u32, q: u32) -> vec4<f32> {
-  if (XV) {
-    if (q < p.hw) { return x4((k * p.hw + q) / 4u); }
-    return vec4<f32>();
-  }
-  var v = vec4<f32>();
-  for (var i = 0u; i < 4u; i = i + 1u) {
-    if (q + i < p.hw) { v[i] = x1(k * p.hw + q + i); }
-  }
-  return v;
-}
-
 //!include lib_erf
-
-fn epi(v: f32, o: u32, q: u32) -> f32 {
-  if (EPI == 1u) { return 0.5 * v * (1.0 + erf_as(v * 0.70710678118654752)); }
-  if (EPI == 2u) { return r1(o * p.hw + q) + aux1[o] * v; }
-  return v;
-}
-
-// store4 writes row o, pixels q0..q0+3 of the block (bias, epilogue, bounds).
-fn store4(o: u32, q0: u32, v: vec4<f32>) {
-  if (o >= p.out) { return; }
-  var bo = 0.0;
-  if (p.has_bias != 0u) { bo = bias[o]; }
-  if (XV) {
-    if (q0 >= p.hw) { return; }
-    let i4 = (o * p.hw + q0) / 4u;
-    var r = v + bo;
-    if (EPI == 1u) { r = 0.5 * r * (1.0 + erf_as4(r * 0.70710678118654752)); }
-    if (EPI == 2u) { r = r4(i4) + aux1[o] * r; }
-    y4(i4, r);
-    return;
-  }
-  for (var i = 0u; i < 4u; i = i + 1u) {
-    let q = q0 + i;
-    if (q < p.hw) { y1(o * p.hw + q, epi(v[i] + bo, o, q)); }
-  }
-}
+//!include lib_gemm_io
 
 @compute @workgroup_size({{WG}}, {{WG}})
 fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>,

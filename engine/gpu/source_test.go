@@ -19,10 +19,17 @@ func TestSourceInclude(t *testing.T) {
 		if strings.Contains(string(raw), "fn erf_as(") {
 			t.Errorf("%s.wgsl defines erf_as itself instead of including lib_erf", name)
 		}
+		if (name == "matmul_fast_v4" || name == "matmul_lane") && strings.Contains(string(raw), "fn store4(") {
+			t.Errorf("%s.wgsl defines store4 itself instead of including lib_gemm_io", name)
+		}
 	}
 	for name := range kernels {
 		subst := map[string]string{}
 		raw, _ := wgsl.FS.ReadFile(name + ".wgsl")
+		for _, lib := range []string{"lib_erf", "lib_gemm_io"} {
+			text, _ := wgsl.FS.ReadFile(lib + ".wgsl")
+			raw = append(raw, text...)
+		}
 		for _, f := range strings.Split(string(raw), "{{")[1:] {
 			if k, _, ok := strings.Cut(f, "}}"); ok {
 				subst[k] = "0"
