@@ -187,13 +187,6 @@ func (b *Backend) matmulFastConv(opName string, xt, wt, bt *Tensor, ln []*Tensor
 		return nil, err
 	}
 	subst["LN"], subst["EPI"], subst["PATCH"], subst["WG"] = strconv.FormatBool(ln != nil), strconv.Itoa(epi), strconv.FormatBool(conv != nil), strconv.Itoa(tile/8)
-	aux := []*Tensor{nil, nil, nil}
-	if ln != nil {
-		copy(aux, ln)
-	}
-	if res != nil {
-		copy(aux, res)
-	}
 	prm := matmulFastParams{Inp: u(p.In), Out: u(p.Out), HW: u(p.HW), HasBias: b2u(bt != nil)}
 	shape := []int{p.Out, p.HW}
 	if conv != nil {
@@ -203,7 +196,7 @@ func (b *Backend) matmulFastConv(opName string, xt, wt, bt *Tensor, ln []*Tensor
 		shape = []int{c.Cout, c.OutH(), c.OutW()}
 	}
 	grid := [3]uint32{u(ceilDiv(p.HW, tile)), u(ceilDiv(p.Out, tile)), 1}
-	y, retry, err := b.runHalf(opName, "matmul_fast", subst, prm, []*Tensor{xt, wt, bt, aux[0], aux[1], aux[2]}, grid, shape...)
+	y, retry, err := b.runHalf(opName, "matmul_fast", subst, prm, gemmArgs(xt, wt, bt, ln, res), grid, shape...)
 	if retry { // the device rejected `enable f16;`: again with the u32 words
 		return b.matmulFastConv(opName, xt, wt, bt, ln, res, epi, p, conv)
 	}
@@ -237,6 +230,19 @@ func (b *Backend) matmulFastV4(opName string, xt, wt, bt *Tensor, ln []*Tensor, 
 		subst[k] = v
 	}
 	gemmAccess(subst, xv, wv)
+	prm := matmulFastParams{Inp: u(p.In), Out: u(p.Out), HW: u(p.HW), HasBias: b2u(bt != nil)}
+	grid := [3]uint32{u(ceilDiv(p.HW, tp)), u(ceilDiv(p.Out, to)), 1}
+	y, retry, err := b.runHalf(opName, "matmul_fast_v4", subst, prm, gemmArgs(xt, wt, bt, ln, res), grid, p.Out, p.HW)
+	if retry { // the device rejected `enable f16;`: again with the u32 words
+		return b.matmulFastV4(opName, xt, wt0, bt, ln, res, epi, p)
+	}
+	return y, err
+}
+
+// gemmArgs is the binding list of the GEMM kernels (matmul_fast, matmul_fast_v4, matmul_lane,
+// matmul_sg): x, W, bias, then aux0..2 = LayerNorm's (stats, γ, β) or the residual's (r, g) or
+// nothing.
+func gemmArgs(xt, wt, bt *Tensor, ln, res []*Tensor) []*Tensor {
 	aux := []*Tensor{nil, nil, nil}
 	if ln != nil {
 		copy(aux, ln)
@@ -244,17 +250,11 @@ func (b *Backend) matmulFastV4(opName string, xt, wt, bt *Tensor, ln []*Tensor, 
 	if res != nil {
 		copy(aux, res)
 	}
-	prm := matmulFastParams{Inp: u(p.In), Out: u(p.Out), HW: u(p.HW), HasBias: b2u(bt != nil)}
-	grid := [3]uint32{u(ceilDiv(p.HW, tp)), u(ceilDiv(p.Out, to)), 1}
-	y, retry, err := b.runHalf(opName, "matmul_fast_v4", subst, prm, []*Tensor{xt, wt, bt, aux[0], aux[1], aux[2]}, grid, p.Out, p.HW)
-	if retry { // the device rejected `enable f16;`: again with the u32 words
-		return b.matmulFastV4(opName, xt, wt0, bt, ln, res, epi, p)
-	}
-	return y, err
+	return []*Tensor{xt, wt, bt, aux[0], aux[1], aux[2]}
 }
 
-// gemmAccess sets the element-access substitutions shared by matmul_fast_v4.wgsl and
-// matmul_lane.wgsl: x, aux0 (stats or residual) and y are vec4 arrays when HW % 4 == 0 (xv), W is
+// gemmAccess sets the element-access substitutions shared by matmul_fast_v4.wgsl,
+// matmul_lane.wgsl and matmul_sg.wgsl: x, aux0 (stats or residual) and y are vec4 arrays when HW % 4 == 0 (xv), W is
 // read as vec4 when In % 4 == 0 (wv; its binding type comes from halfW).
 func gemmAccess(subst map[string]string, xv, wv bool) {
 	subst["XV"], subst["WV"] = strconv.FormatBool(xv), strconv.FormatBool(wv)
@@ -389,16 +389,9 @@ func (b *Backend) matmulLane(opName string, xt, wt, bt *Tensor, ln []*Tensor, re
 	subst["NI"], subst["R"], subst["PB"] = strconv.Itoa(laneNI), strconv.Itoa(r), strconv.Itoa(pb)
 	subst["DECL"], subst["STEP"], subst["STORE"] = laneBody(r, pb)
 	gemmAccess(subst, xv, wv)
-	aux := []*Tensor{nil, nil, nil}
-	if ln != nil {
-		copy(aux, ln)
-	}
-	if res != nil {
-		copy(aux, res)
-	}
 	prm := matmulFastParams{Inp: u(p.In), Out: u(p.Out), HW: u(p.HW), HasBias: b2u(bt != nil)}
 	grid := [3]uint32{u(ceilDiv(p.HW, 4*laneNI*pb)), u(ceilDiv(p.Out, r)), 1}
-	y, retry, err := b.runHalf(opName, "matmul_lane", subst, prm, []*Tensor{xt, wt, bt, aux[0], aux[1], aux[2]}, grid, p.Out, p.HW)
+	y, retry, err := b.runHalf(opName, "matmul_lane", subst, prm, gemmArgs(xt, wt, bt, ln, res), grid, p.Out, p.HW)
 	if retry { // the device rejected `enable f16;`: again with the u32 words
 		return b.matmulLane(opName, xt, wt0, bt, ln, res, epi, p, r, pb)
 	}

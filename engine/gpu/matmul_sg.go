@@ -69,21 +69,7 @@ func (b *Backend) matmulSGSubst(opName string, wt *Tensor, p op.Linear, ln bool,
 		return nil, nil, err
 	}
 	subst["LN"], subst["EPI"], subst["WGS"] = strconv.FormatBool(ln), strconv.Itoa(epi), strconv.Itoa(sgWGS(p.HW))
-	subst["XV"], subst["WV"] = strconv.FormatBool(xv), strconv.FormatBool(wv)
-	for _, m := range []struct{ name, arr string }{{"X", "x"}, {"R", "aux0"}} {
-		if xv {
-			subst[m.name+"1"] = m.arr + "[i / 4u][i % 4u]"
-			subst[m.name+"4"] = m.arr + "[i4]"
-		} else {
-			subst[m.name+"1"] = m.arr + "[i]"
-			subst[m.name+"4"] = "vec4<f32>(" + m.arr + "[4u * i4], " + m.arr + "[4u * i4 + 1u], " + m.arr + "[4u * i4 + 2u], " + m.arr + "[4u * i4 + 3u])"
-		}
-	}
-	subst["XT"] = "f32"
-	subst["Y1"], subst["Y4"] = "y[i] = v", "for (var j = 0u; j < 4u; j = j + 1u) { y[4u * i4 + j] = v[j]; }"
-	if xv {
-		subst["XT"], subst["Y1"], subst["Y4"] = "vec4<f32>", "y[i / 4u][i % 4u] = v", "y[i4] = v"
-	}
+	gemmAccess(subst, xv, wv)
 	return wt, subst, nil
 }
 
@@ -107,16 +93,9 @@ func (b *Backend) matmulSG(opName string, xt, wt, bt *Tensor, ln []*Tensor, res 
 		return nil, true, err
 	}
 	wgs := sgWGS(p.HW)
-	aux := []*Tensor{nil, nil, nil}
-	if ln != nil {
-		copy(aux, ln)
-	}
-	if res != nil {
-		copy(aux, res)
-	}
 	prm := matmulFastParams{Inp: u(p.In), Out: u(p.Out), HW: u(p.HW), HasBias: b2u(bt != nil)}
 	grid := [3]uint32{u(ceilDiv(ceilDiv(p.HW, 4), wgs)), u(ceilDiv(p.Out, 16)), 1}
-	y, err = b.run(opName, "matmul_sg", subst, prm, []*Tensor{xt, wt, bt, aux[0], aux[1], aux[2]}, grid, p.Out, p.HW)
+	y, err = b.run(opName, "matmul_sg", subst, prm, gemmArgs(xt, wt, bt, ln, res), grid, p.Out, p.HW)
 	if err != nil && strings.Contains(err.Error(), "shader matmul_sg:") {
 		if subst["ENABLE"] != "" { // maybe the f16 directive: let runHalf's rule switch f16 off, retry once
 			b.f16Err = err.Error()
