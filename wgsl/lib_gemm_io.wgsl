@@ -1,19 +1,8 @@
-// lib_gemm_io.wgsl: the element accessors, bounds-checked vec4 loaders (ldw, ldx) and the
-// bias/epilogue store (epi, store4) shared by matmul_fast_v4.wgsl and matmul_lane.wgsl; not a
-// kernel of its own. Pulled in by an include line (engine/gpu Source) after lib_erf and before
-// the text substitutions, so it uses the including kernel's bindings (x, wm, bias, aux0..2, y, p)
-// and constants (LN, EPI, XV, WV). Formulas: see the including kernel's header.
-
-// Element access whatever the binding type (substituted by engine/gpu: x1/w1 read one f32,
-// x4/w4 the aligned vec4 at index i4, used only when XV / WV).
-fn x1(i: u32) -> f32 { return {{X1}}; }
-fn x4(i4: u32) -> vec4<f32> { return {{X4}}; }
-fn r1(i: u32) -> f32 { return {{R1}}; }
-fn r4(i4: u32) -> vec4<f32> { return {{R4}}; }
-fn y1(i: u32, v: f32) { {{Y1}}; }
-fn y4(i4: u32, v: vec4<f32>) { {{Y4}}; }
-fn w1(i: u32) -> f32 { return {{W1}}; }
-fn w4(i4: u32) -> vec4<f32> { return {{W4}}; }
+// lib_gemm_io.wgsl: the bounds-checked vec4 loaders (ldw, ldx) and the bias/epilogue store
+// (epi, store4) shared by matmul_fast_v4.wgsl and matmul_lane.wgsl; not a kernel of its own.
+// Pulled in by an include line (engine/gpu Source) after lib_erf and lib_gemm_access, before the
+// text substitutions, so it uses the including kernel's bindings (x, wm, bias, aux0..2, y, p),
+// constants (LN, EPI, XV, WV) and accessors. Formulas: see the including kernel's header.
 
 // ldw returns W[o, k..k+3] (zeros past In; o < Out checked by the caller).
 fn ldw(o: u32, k: u32) -> vec4<f32> {

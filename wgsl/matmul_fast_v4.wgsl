@@ -70,6 +70,7 @@ var<workgroup> As: array<vec4<f32>, {{AS}}>; // [o][k/4], TO × KQ
 var<workgroup> Bs: array<vec4<f32>, {{BS}}>; // [k][p/4], TK × T4P
 
 //!include lib_erf
+//!include lib_gemm_access
 //!include lib_gemm_io
 
 @compute @workgroup_size({{WG}}, {{WG}})

@@ -51,6 +51,7 @@ const PB: u32 = {{PB}}u;         // 4-pixel groups per invocation
 const TP: u32 = 4u * NI * PB;    // pixels per workgroup
 
 //!include lib_erf
+//!include lib_gemm_access
 //!include lib_gemm_io
 
 // ldwr returns W[o, k..k+3] (zeros past Out and In); o is workgroup-uniform.

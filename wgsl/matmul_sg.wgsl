@@ -46,14 +46,7 @@ const XV: bool = {{XV}};
 const WV: bool = {{WV}};
 const WGS: u32 = {{WGS}}u;
 
-fn x1(i: u32) -> f32 { return {{X1}}; }
-fn x4(i4: u32) -> vec4<f32> { return {{X4}}; }
-fn r1(i: u32) -> f32 { return {{R1}}; }
-fn r4(i4: u32) -> vec4<f32> { return {{R4}}; }
-fn y1(i: u32, v: f32) { {{Y1}}; }
-fn y4(i4: u32, v: vec4<f32>) { {{Y4}}; }
-fn w1(i: u32) -> f32 { return {{W1}}; }
-fn w4(i4: u32) -> vec4<f32> { return {{W4}}; }
+//!include lib_gemm_access
 
 // ldw returns W[o, k..k+3] (zeros past In and Out).
 fn ldw(o: u32, k: u32) -> vec4<f32> {

@@ -26,7 +26,7 @@ func TestSourceInclude(t *testing.T) {
 	for name := range kernels {
 		subst := map[string]string{}
 		raw, _ := wgsl.FS.ReadFile(name + ".wgsl")
-		for _, lib := range []string{"lib_erf", "lib_gemm_io"} {
+		for _, lib := range []string{"lib_erf", "lib_gemm_access", "lib_gemm_io"} {
 			text, _ := wgsl.FS.ReadFile(lib + ".wgsl")
 			raw = append(raw, text...)
 		}
