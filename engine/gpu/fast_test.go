@@ -6,9 +6,6 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
@@ -434,16 +431,7 @@ func TestFastDirectSwitch(t *testing.T) {
 // 16-, 28- and 56-column blocks, zero-skip on and off) with tint (Chromium's compiler, whose
 // uniformity analysis guards the barriers) and naga when they are on the PATH.
 func TestFastDW2Validates(t *testing.T) {
-	var tools []string
-	for _, tool := range []string{"tint", "naga"} {
-		if _, err := exec.LookPath(tool); err == nil {
-			tools = append(tools, tool)
-		}
-	}
-	if len(tools) == 0 {
-		t.Skip("neither tint nor naga on the PATH")
-	}
-	dir := t.TempDir()
+	tools := wgslValidators(t, "tint", "naga")
 	for _, wg := range []int{8, 64} {
 		for _, nv := range []int{4, 7, 14} {
 			for _, skip := range []bool{false, true} {
@@ -451,20 +439,7 @@ func TestFastDW2Validates(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				name := fmt.Sprintf("dwconv_fast2_wg%d_nv%d_skip%v", wg, nv, skip)
-				f := filepath.Join(dir, name+".wgsl")
-				if err := os.WriteFile(f, []byte(src), 0o644); err != nil {
-					t.Fatal(err)
-				}
-				for _, tool := range tools {
-					args := []string{f}
-					if tool == "tint" {
-						args = []string{"--format", "wgsl", "-o", os.DevNull, f}
-					}
-					if out, err := exec.Command(tool, args...).CombinedOutput(); err != nil {
-						t.Errorf("%s rejects %s: %v\n%s", tool, name, err, out)
-					}
-				}
+				validateWGSL(t, tools, fmt.Sprintf("dwconv_fast2_wg%d_nv%d_skip%v", wg, nv, skip), src)
 			}
 		}
 	}
@@ -473,16 +448,7 @@ func TestFastDW2Validates(t *testing.T) {
 // TestFastLaneValidates: tint and naga accept generated matmul_lane.wgsl variants (f32 W scalar and
 // vec4, LN in the loader or not, every epilogue, the rule's blocks and a hostile one).
 func TestFastLaneValidates(t *testing.T) {
-	var tools []string
-	for _, tool := range []string{"tint", "naga"} {
-		if _, err := exec.LookPath(tool); err == nil {
-			tools = append(tools, tool)
-		}
-	}
-	if len(tools) == 0 {
-		t.Skip("neither tint nor naga on the PATH")
-	}
-	dir := t.TempDir()
+	tools := wgslValidators(t, "tint", "naga")
 	for _, c := range []struct {
 		r, pb, epi int
 		ln, vec    bool
@@ -498,19 +464,6 @@ func TestFastLaneValidates(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		name := fmt.Sprintf("matmul_lane_r%d_pb%d_epi%d_ln%v_vec%v", c.r, c.pb, c.epi, c.ln, c.vec)
-		f := filepath.Join(dir, name+".wgsl")
-		if err := os.WriteFile(f, []byte(src), 0o644); err != nil {
-			t.Fatal(err)
-		}
-		for _, tool := range tools {
-			args := []string{f}
-			if tool == "tint" {
-				args = []string{"--format", "wgsl", "-o", os.DevNull, f}
-			}
-			if out, err := exec.Command(tool, args...).CombinedOutput(); err != nil {
-				t.Errorf("%s rejects %s: %v\n%s", tool, name, err, out)
-			}
-		}
+		validateWGSL(t, tools, fmt.Sprintf("matmul_lane_r%d_pb%d_epi%d_ln%v_vec%v", c.r, c.pb, c.epi, c.ln, c.vec), src)
 	}
 }

@@ -6,9 +6,6 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"strings"
 	"testing"
 
@@ -301,30 +298,9 @@ func TestHalfGEMMExact(t *testing.T) {
 // compiles: not SwiftShader, and the native naga of wgpu-native v0.23 may reject the
 // directive) with the tint and naga validators when they are on the PATH.
 func TestHalfF16ShaderValidates(t *testing.T) {
-	tools := []string{}
-	for _, tool := range []string{"tint", "naga"} {
-		if _, err := exec.LookPath(tool); err == nil {
-			tools = append(tools, tool)
-		}
-	}
-	if len(tools) == 0 {
-		t.Skip("neither tint nor naga on the PATH")
-	}
+	tools := wgslValidators(t, "tint", "naga")
 	b := &Backend{info: Info{Features: []string{"shader-f16"}}, f16Probed: true} // a device that took the probe
-	dir := t.TempDir()
-	probe := filepath.Join(dir, "f16probe.wgsl")
-	if err := os.WriteFile(probe, []byte(f16Probe), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	for _, tool := range tools {
-		args := []string{probe}
-		if tool == "tint" {
-			args = []string{"--format", "wgsl", "-o", os.DevNull, probe}
-		}
-		if out, err := exec.Command(tool, args...).CombinedOutput(); err != nil {
-			t.Errorf("%s rejects the f16 probe: %v\n%s", tool, err, out)
-		}
-	}
+	validateWGSL(t, tools, "the f16 probe", f16Probe)
 	for _, vec := range []bool{false, true} {
 		for _, sh := range []struct {
 			name string
@@ -358,19 +334,7 @@ func TestHalfF16ShaderValidates(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			f := filepath.Join(dir, fmt.Sprintf("%s_f16_vec%v.wgsl", sh.name, vec))
-			if err := os.WriteFile(f, []byte(src), 0o644); err != nil {
-				t.Fatal(err)
-			}
-			for _, tool := range tools {
-				args := []string{f}
-				if tool == "tint" {
-					args = []string{"--format", "wgsl", "-o", os.DevNull, f}
-				}
-				if out, err := exec.Command(tool, args...).CombinedOutput(); err != nil {
-					t.Errorf("%s rejects %s (f16, vec %v): %v\n%s", tool, sh.name, vec, err, out)
-				}
-			}
+			validateWGSL(t, tools, fmt.Sprintf("%s (f16, vec %v)", sh.name, vec), src)
 		}
 	}
 }

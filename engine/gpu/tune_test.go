@@ -5,9 +5,6 @@ package gpu
 import (
 	"fmt"
 	"math"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -198,16 +195,7 @@ func TestTuneReal(t *testing.T) {
 // compiles: the native naga of wgpu-native v0.23 rejects `enable subgroups;`, and so does the naga
 // on our PATH: "not yet supported") with the tint validator when it is on the PATH.
 func TestMatmulSGValidates(t *testing.T) {
-	var tools []string
-	for _, tool := range []string{"tint"} {
-		if _, err := exec.LookPath(tool); err == nil {
-			tools = append(tools, tool)
-		}
-	}
-	if len(tools) == 0 {
-		t.Skip("no tint on the PATH")
-	}
-	dir := t.TempDir()
+	tools := wgslValidators(t, "tint")
 	for _, half := range []bool{false, true} {
 		for _, xv := range []bool{false, true} {
 			for _, c := range []struct {
@@ -225,19 +213,7 @@ func TestMatmulSGValidates(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				f := filepath.Join(dir, fmt.Sprintf("matmul_sg_%v_%v_%d.wgsl", half, xv, c.epi))
-				if err := os.WriteFile(f, []byte(src), 0o644); err != nil {
-					t.Fatal(err)
-				}
-				for _, tool := range tools {
-					args := []string{f}
-					if tool == "tint" {
-						args = []string{"--format", "wgsl", "-o", os.DevNull, f}
-					}
-					if out, err := exec.Command(tool, args...).CombinedOutput(); err != nil {
-						t.Errorf("%s rejects matmul_sg (half %v, XV %v, LN %v, EPI %d): %v\n%s", tool, half, xv, c.ln, c.epi, err, out)
-					}
-				}
+				validateWGSL(t, tools, fmt.Sprintf("matmul_sg (half %v, XV %v, LN %v, EPI %d)", half, xv, c.ln, c.epi), src)
 			}
 		}
 	}
