@@ -170,10 +170,7 @@ func (b *Backend) matmulFastConv(opName string, xt, wt, bt *Tensor, ln []*Tensor
 		}
 	}
 	if conv == nil && GEMMVec4 {
-		// matmul_lane.wgsl only for the fused pointwise layers (LN+GELU, scale+residual) it was
-		// measured on: plain Linear (RepLKNet's 1×1 convs, EPI 0) ran the RepLKNet-31B forward at
-		// 0.59× matmul_fast_v4 on lavapipe (-filter forward_replknet -forward-reps 3 -ab lane).
-		if r, pb, ok := b.gemmLane(p); ok && (ln != nil || epi != 0 || gemmLaneForce) {
+		if r, pb, ok := b.gemmLane(p, ln != nil || epi != 0); ok {
 			return b.matmulLane(opName, xt, wt, bt, ln, res, epi, p, r, pb)
 		}
 		return b.matmulFastV4(opName, xt, wt, bt, ln, res, epi, p)
@@ -322,8 +319,12 @@ func gemmLaneAdapter(adapter string) bool {
 // past what llvmpipe keeps cheap), against 16×12 1.08–1.58×; R = 32, PB = 1 0.48–0.72× of
 // matmul_fast_v4; R = 8 (PB 2, 4, 8) gained 1.00–1.20× on s0 pw2 over matmul_fast_v4 where
 // R = 16 gained 1.21–1.68×.
-func (b *Backend) gemmLane(p op.Linear) (r, pb int, ok bool) {
-	if !GEMMLane || !(gemmLaneForce || gemmLaneAdapter(b.info.Name)) {
+//
+// Only fused pointwise layers (LN+GELU, scale+residual: fused) take it, as measured: plain Linear
+// (RepLKNet's 1×1 convs, EPI 0) ran the RepLKNet-31B forward at 0.59× matmul_fast_v4 on lavapipe
+// (-filter forward_replknet -forward-reps 3 -ab lane). gemmLaneForce (tests) takes every layer.
+func (b *Backend) gemmLane(p op.Linear, fused bool) (r, pb int, ok bool) {
+	if !GEMMLane || !(gemmLaneForce || (fused && gemmLaneAdapter(b.info.Name))) {
 		return 0, 0, false
 	}
 	r, pb = 16, 2
@@ -452,7 +453,7 @@ func (b *Backend) LNLinearGELU(x, gamma, beta, w, bias op.Tensor, ln op.LayerNor
 	if err != nil {
 		return nil, err
 	}
-	if r, pb, ok := b.gemmLane(lin); ok && GEMMLaneLN && GEMMVec4 && !b.useSG(lin, true, 1) {
+	if r, pb, ok := b.gemmLane(lin, true); ok && GEMMLaneLN && GEMMVec4 && !b.useSG(lin, true, 1) {
 		// matmul_lane.wgsl normalises nothing: each x element would be normalised once per R
 		// rows (γ, β loads per k in every invocation); layernorm.wgsl does it once, then the GEMM
 		// reads x̂ (GEMMLaneLN).
