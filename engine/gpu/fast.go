@@ -592,6 +592,9 @@ func (b *Backend) conv2dFastLocked(xt, wt, bt *Tensor, p op.Conv2D) (y *Tensor, 
 	if ceilDiv(lin.HW, 64) > int(b.maxGroups()) || ceilDiv(lin.Out, 64) > int(b.maxGroups()) {
 		return nil, false, nil
 	}
+	if y, ok, err := b.convS2D(xt, wt, bt, p, lin); ok { // s2d.go
+		return y, true, err
+	}
 	y, err = b.matmulFastConv("conv2d", xt, wt, bt, nil, nil, 0, lin, &p)
 	return y, true, err
 }

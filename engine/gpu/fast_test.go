@@ -330,8 +330,13 @@ func testFastPointwise(t *testing.T) {
 	}
 }
 
+// TestFastConv2D: matmul_fast.wgsl's im2col loader (PATCH); ConvS2D off, so the patchify shapes
+// take it too (TestConvS2D covers space_to_depth.wgsl).
 func TestFastConv2D(t *testing.T) {
 	b := backend(t)
+	saved := ConvS2D
+	ConvS2D = false
+	t.Cleanup(func() { ConvS2D = saved })
 	r := rand.New(rand.NewPCG(6, 4))
 	for _, p := range []op.Conv2D{
 		{Cin: 3, H: 224, W: 224, Cout: 124, KH: 4, KW: 4, Stride: 4, Bias: true},   // SLaK-T stem
