@@ -1,6 +1,7 @@
 package gpu
 
 import (
+	"errors"
 	"fmt"
 	"math"
 	"math/rand/v2"
@@ -58,6 +59,15 @@ type TuneOptions struct {
 	Budget  time.Duration // stop timing when this much has been spent (default 2 min)
 	// Progress, when set, is called before each configuration (done of total) and at the end.
 	Progress func(done, total int, what string)
+	// Stop, when set, is asked before each configuration and before each timed run; when it
+	// says true, Tune returns at once with TuneReport.Stopped: the configuration being timed
+	// keeps the static rule (its samples are dropped), the ones decided keep their choices, and
+	// TuneReport.Left counts the configurations not decided. The app stops for a person's
+	// request and resumes later with Skip.
+	Stop func() bool
+	// Skip holds configuration keys (TuneResult.Config) decided by an earlier, stopped Tune:
+	// they are not visited again.
+	Skip map[string]bool
 
 	clock func(cand string, run func() error) (float64, error) // tests: a fake timer
 }
@@ -90,7 +100,12 @@ type TuneReport struct {
 	Results []TuneResult `json:"results"`
 	Timed   int          `json:"timed_samples"` // runs timed, warm-ups included
 	Seconds float64      `json:"seconds"`
+	Stopped bool         `json:"stopped,omitempty"` // TuneOptions.Stop ended it early
+	Left    int          `json:"left,omitempty"`    // configurations not decided when stopped
 }
+
+// errTuneStopped ends tuneOne when TuneOptions.Stop says so.
+var errTuneStopped = errors.New("tune: stopped")
 
 // String is a short table of the report (one line per configuration).
 func (r *TuneReport) String() string {
@@ -297,7 +312,21 @@ func (b *Backend) Tune(layers []TuneLayer, o TuneOptions) (*TuneReport, error) {
 		}
 	}
 	defer func() { rep.Seconds = time.Since(start).Seconds() }()
+	if len(o.Skip) > 0 {
+		left := plans[:0]
+		for _, pl := range plans {
+			if !o.Skip[pl.key] {
+				left = append(left, pl)
+			}
+		}
+		plans = left
+	}
+	stop := func() bool { return o.Stop != nil && o.Stop() }
 	for i, pl := range plans {
+		if stop() {
+			rep.Stopped, rep.Left = true, len(plans)-i
+			return rep, nil
+		}
 		if o.Progress != nil {
 			o.Progress(i, len(plans), pl.res.Config)
 		}
@@ -345,11 +374,19 @@ func (b *Backend) Tune(layers []TuneLayer, o TuneOptions) (*TuneReport, error) {
 				}
 			}
 			cands, win, n, err := tuneOne(live, o.Samples, func(c string) (float64, error) {
+				if stop() {
+					return 0, errTuneStopped
+				}
 				b.setChoice(pl.mm, pl.key, c)
 				return clock(c, run)
 			})
 			free()
 			rep.Timed += n
+			if errors.Is(err, errTuneStopped) {
+				b.setChoice(pl.mm, pl.key, "")
+				rep.Stopped, rep.Left = true, len(plans)-i
+				return rep, nil
+			}
 			if err != nil {
 				b.setChoice(pl.mm, pl.key, "")
 				return rep, fmt.Errorf("tune %s: %w", res.Config, err)
@@ -396,6 +433,9 @@ func tuneOne(cands []string, samples int, time1 func(cand string) (float64, erro
 				continue
 			}
 			ms, err := time1(c)
+			if errors.Is(err, errTuneStopped) {
+				return nil, "", n, err
+			}
 			n++
 			if err != nil {
 				return nil, "", n, fmt.Errorf("candidate %s: %w", c, err)
@@ -482,14 +522,7 @@ func (b *Backend) dwTunePlan(l TuneLayer) (tunePlan, error) {
 	}
 	key := dwTuneKey(q)
 	pl := tunePlan{key: key, res: TuneResult{Config: key, Kind: l.Kind, Layer: l.Name, Count: max(l.Count, 1)}}
-	plan, ok := planDWFast(q, true)
-	static := TuneDirect
-	if ok && dwFastWorth(plan, q) {
-		static = TuneFast
-		if DWZeroSkip {
-			static = TuneSkipZero
-		}
-	}
+	plan, ok, static := dwStatic(q)
 	pl.static, pl.res.Static = static, static
 	if !ok {
 		pl.res.Candidates = []TuneCandidate{{Name: TuneDirect}}
@@ -594,6 +627,73 @@ func (b *Backend) dwTunePlan(l TuneLayer) (tunePlan, error) {
 	return pl, nil
 }
 
+// dwStatic is the static rule's candidate for the branch set q (Bias cleared), with the one-pass
+// plan (ok false: the one-pass kernel cannot take the shapes).
+func dwStatic(q []op.DWConv) (plan dwFastPlan, ok bool, static string) {
+	plan, ok = planDWFast(q, true)
+	static = TuneDirect
+	if ok && dwFastWorth(plan, q) {
+		static = TuneFast
+		if DWZeroSkip {
+			static = TuneSkipZero
+		}
+	}
+	return plan, ok, static
+}
+
+// mmKind is the prologue (ln) and epilogue (epi) of a pointwise layer kind, as mmTuneKey names them.
+func mmKind(kind string) (ln bool, epi int) {
+	switch kind {
+	case "lnlineargelu":
+		return true, 1
+	case "linearscaleresidual":
+		return false, 2
+	}
+	return false, 0
+}
+
+// TuneChoice says which candidate runs l's configuration on b now: the tuned choice when Tune
+// (or LoadTuned) decided it and tuning is on (tuned true), else the static rule's. key is the
+// configuration key (TuneResult.Config) the dispatch code looks the choice up by, so a caller
+// can check that its layers hit the configurations a Tune decided (engine/bench records it per
+// row).
+func (b *Backend) TuneChoice(l TuneLayer) (key, choice string, tuned bool, err error) {
+	switch l.Kind {
+	case "dwconv", "dwconvsum":
+		if len(l.DW) == 0 {
+			return "", "", false, fmt.Errorf("tune %s: no branches", l.Name)
+		}
+		q := make([]op.DWConv, len(l.DW))
+		for i, p := range l.DW {
+			if err := p.Validate(); err != nil {
+				return "", "", false, fmt.Errorf("tune %s: %w", l.Name, err)
+			}
+			q[i] = p
+			q[i].Bias = false
+		}
+		key = dwTuneKey(q)
+		if c, ok := b.tunedChoice(false, key); ok {
+			return key, c, true, nil
+		}
+		_, _, static := dwStatic(q)
+		return key, static, false, nil
+	case "lnlineargelu", "linearscaleresidual", "linear":
+		if err := l.Lin.Validate(); err != nil {
+			return "", "", false, fmt.Errorf("tune %s: %w", l.Name, err)
+		}
+		ln, epi := mmKind(l.Kind)
+		key = mmTuneKey(l.Lin, ln, epi)
+		if c, ok := b.tunedChoice(true, key); ok {
+			return key, c, true, nil
+		}
+		if ok, _ := b.sgGEMMTakes(l.Lin); ok && GEMMSubgroups {
+			return key, TuneSubgroup, false, nil
+		}
+		return key, TuneGEMM, false, nil
+	}
+	return "", "", false, fmt.Errorf("tune: unknown layer kind %q (%s)", l.Kind, l.Name)
+}
+
 // p0Len is the output size C·OH·OW of a branch set.
 func p0Len(q []op.DWConv) int { return q[0].C * q[0].OutH() * q[0].OutW() }
 
@@ -602,13 +702,7 @@ func (b *Backend) mmTunePlan(l TuneLayer) (tunePlan, error) {
 	if err := p.Validate(); err != nil {
 		return tunePlan{}, fmt.Errorf("tune %s: %w", l.Name, err)
 	}
-	ln, epi := l.Kind == "lnlineargelu", 0
-	switch l.Kind {
-	case "lnlineargelu":
-		epi = 1
-	case "linearscaleresidual":
-		epi = 2
-	}
+	ln, epi := mmKind(l.Kind)
 	key := mmTuneKey(p, ln, epi)
 	pl := tunePlan{key: key, mm: true, static: TuneGEMM,
 		res: TuneResult{Config: key, Kind: l.Kind, Layer: l.Name, Count: max(l.Count, 1), Static: TuneGEMM}}

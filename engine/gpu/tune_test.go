@@ -166,6 +166,54 @@ func TestTuneDecisions(t *testing.T) {
 	}
 }
 
+// TestTuneStopResume: TuneOptions.Stop ends a tune between timed runs (the configuration being
+// timed keeps the static rule, the decided ones keep their choices), and a second Tune with Skip
+// decides only the rest (the app's tuning in the background, stopped for a person's request).
+func TestTuneStopResume(t *testing.T) {
+	b := backend(t)
+	defer b.ClearTuning()
+	layers := []TuneLayer{
+		{Kind: "dwconvsum", Name: "a", Count: 4, DW: slakBranches(5, 19, 9)}, // 361 px: direct and fast timed
+		{Kind: "dwconvsum", Name: "b", Count: 2, DW: slakBranches(5, 17, 9)}, // 289 px: same
+	}
+	ms := map[string]float64{TuneDirect: 1, TuneFast: 3}
+	calls := 0
+	clock := fakeClock(ms, &calls)
+	// a: 2 candidates × (warm-up + 1 sample) = 4 runs; stop before b's third run
+	stopAt := 4 + 2 + 1
+	rep, err := b.Tune(layers, TuneOptions{Samples: 1, clock: clock, Stop: func() bool { return calls >= stopAt }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !rep.Stopped || rep.Left != 1 || len(rep.Results) != 1 || rep.Results[0].Layer != "a" || rep.Results[0].Winner != TuneDirect {
+		t.Fatalf("stopped tune: %+v, want a decided (direct), stopped with 1 left", rep)
+	}
+	keyA, _, _, _ := b.TuneChoice(layers[0])
+	keyB, _, _, _ := b.TuneChoice(layers[1])
+	if got := b.Tuned(); len(got) != 1 || got[keyA] != TuneDirect {
+		t.Errorf("choices after the stop %v, want only a → direct (b keeps the static rule)", got)
+	}
+	if _, c, tuned, _ := b.TuneChoice(layers[1]); tuned || c != TuneFast {
+		t.Errorf("b after the stop: %s (tuned %v), want the static fast kernel", c, tuned)
+	}
+	calls = 0
+	var seen []string
+	rep, err = b.Tune(layers, TuneOptions{Samples: 1, clock: clock, Skip: map[string]bool{keyA: true},
+		Progress: func(done, total int, what string) { seen = append(seen, fmt.Sprintf("%d/%d", done, total)) }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.Stopped || len(rep.Results) != 1 || rep.Results[0].Config != keyB || calls != 4 {
+		t.Errorf("resumed tune: %+v after %d runs, want b alone decided in 4 runs", rep, calls)
+	}
+	if strings.Join(seen, " ") != "0/1 1/1" {
+		t.Errorf("progress %v, want 0/1 1/1 (a skipped)", seen)
+	}
+	if got := b.Tuned(); got[keyA] != TuneDirect || got[keyB] != TuneDirect {
+		t.Errorf("choices after resuming %v, want both direct", got)
+	}
+}
+
 // TestTuneReal: a real (short) tune on this device, then the tuned kernels against engine/cpu
 // through the fast-path checks of fast_test.go's tolerance (DWConvSum by composition).
 func TestTuneReal(t *testing.T) {
