@@ -28,8 +28,12 @@ func (b *Backend) tuneStoreKey(scope string) string {
 		h.Write(src)
 	}
 	i := b.info
+	// sorted: the browser lists a device's features in no fixed order (SwiftShader gave
+	// "subgroups,timestamp-query" and "timestamp-query,subgroups" on two loads of one page)
+	fs := append([]string(nil), i.Features...)
+	sort.Strings(fs)
 	return fmt.Sprintf("slak-tune/%x/%s|%s|%s|%s|%s/%s", h.Sum64(), i.Vendor, i.Architecture, i.Name, i.Driver,
-		strings.Join(i.Features, ","), scope)
+		strings.Join(fs, ","), scope)
 }
 
 // encodeTuned is the stored form of the current choices (configuration key → candidate).

@@ -320,4 +320,10 @@ func TestTunedRoundTrip(t *testing.T) {
 	if b.tuneStoreKey("slak_t") == d.tuneStoreKey("slak_t") || b.tuneStoreKey("slak_t") == b.tuneStoreKey("convnext_t") {
 		t.Errorf("store keys do not separate adapters and scopes: %s", b.tuneStoreKey("slak_t"))
 	}
+	// the browser lists features in no fixed order: the key must not depend on it
+	e := &Backend{info: Info{Name: "a", Features: []string{"subgroups", "timestamp-query"}}}
+	f := &Backend{info: Info{Name: "a", Features: []string{"timestamp-query", "subgroups"}}}
+	if e.tuneStoreKey("slak_t") != f.tuneStoreKey("slak_t") {
+		t.Errorf("store keys depend on the order of the features: %s vs %s", e.tuneStoreKey("slak_t"), f.tuneStoreKey("slak_t"))
+	}
 }
