@@ -323,12 +323,12 @@ func (b *Backend) Tune(layers []TuneLayer, o TuneOptions) (*TuneReport, error) {
 	}
 	stop := func() bool { return o.Stop != nil && o.Stop() }
 	for i, pl := range plans {
-		if stop() {
-			rep.Stopped, rep.Left = true, len(plans)-i
-			return rep, nil
-		}
 		if o.Progress != nil {
 			o.Progress(i, len(plans), pl.res.Config)
+		}
+		if stop() { // after Progress, which may yield to the page (and to a request)
+			rep.Stopped, rep.Left = true, len(plans)-i
+			return rep, nil
 		}
 		res := pl.res
 		var live []string
