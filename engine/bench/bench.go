@@ -60,6 +60,15 @@ type Config struct {
 	// forwards every model.HalfKey weight) as half tensors (gpu.Backend.UploadF16) of the
 	// random values rounded to binary16, as an F16 model file loads (engine/model/half.go).
 	HalfWeights bool
+	// Tune, when set to a variant (e.g. "slak_t"), first runs the run-time kernel tuner
+	// (gpu.Backend.Tune) on that model's layer configurations at 224² (random weights at
+	// Sparsity, 0.4 when 0: the app's built-in model), as the app does after loading a model, so
+	// that the rows run with the choices the app runs; Report.Tune keeps the tuner's report and
+	// Row.Kernel says which candidate each row ran. With a Filter and no forward selected, only
+	// the configurations of the selected rows are tuned. The choices stay on b.
+	Tune        string
+	TuneSamples int           // timed samples per candidate (default 2, as the app)
+	TuneBudget  time.Duration // the tuner's budget (default gpu.TuneOptions': 2 min)
 }
 
 // AB names a switch between two fast variants (e.g. gpu.GEMMVec4 on/off) for Config.AB.
@@ -88,6 +97,11 @@ type Row struct {
 	DirectMinMs    float64 `json:"direct_min_ms,omitempty"`
 	Speedup        float64 `json:"speedup_vs_direct,omitempty"`
 	Note           string  `json:"note,omitempty"`
+	// Kernel (rows of a tunable configuration, and forwards) is the candidate that ran the row's
+	// configuration (gpu.Backend.TuneChoice): "subgroups (tuned)", "fast (static rule)"; a
+	// pointwise row checks it against the subgroup GEMM's dispatch count and says so in Note when
+	// they disagree.
+	Kernel string `json:"kernel,omitempty"`
 	// A/B rows (Config.AB): the median with the switch off, and off/on.
 	ABName        string  `json:"ab,omitempty"`
 	ABOffMedianMs float64 `json:"ab_off_median_ms,omitempty"`
@@ -107,6 +121,8 @@ type Report struct {
 	HalfWeights bool    `json:"half_weights,omitempty"` // Config.HalfWeights
 	Rows        []Row   `json:"rows"`
 	Seconds     float64 `json:"seconds"`
+	// Tune is the kernel tuner's report when Config.Tune ran it before the rows.
+	Tune *gpu.TuneReport `json:"tune,omitempty"`
 }
 
 // Run measures the FMA peak, then every selected row, on b. b.Direct is restored on return.
@@ -137,11 +153,21 @@ func Run(b *gpu.Backend, cfg Config, m Machine) (*Report, error) {
 	rep.Rows = append(rep.Rows, peak)
 	logf("fma peak: %.1f GFLOP/s", peak.GFLOPs)
 
+	if cfg.Tune != "" {
+		tr, err := tuneModel(b, cfg)
+		if err != nil {
+			return nil, err
+		}
+		rep.Tune = tr
+		logf("%s", tr)
+	}
+
 	for _, l := range slakTLayers() {
 		if cfg.Filter != "" && !strings.Contains(l.name, cfg.Filter) {
 			continue
 		}
 		var r Row
+		sg0 := b.SubgroupGEMMRuns()
 		if cfg.AB != nil && !l.sparse {
 			r, err = measureAB(b, l, cfg.Reps, cfg.AB)
 		} else {
@@ -149,6 +175,9 @@ func Run(b *gpu.Backend, cfg Config, m Machine) (*Report, error) {
 		}
 		if err != nil {
 			return nil, fmt.Errorf("bench %s: %w", l.name, err)
+		}
+		if l.tune != nil {
+			r.Kernel, r.Note = kernelCheck(b, *l.tune, cfg.AB == nil, b.SubgroupGEMMRuns() > sg0, r.Note)
 		}
 		r.PctPeak = 100 * r.GFLOPs / peak.GFLOPs
 		rep.Rows = append(rep.Rows, r)
@@ -161,7 +190,7 @@ func Run(b *gpu.Backend, cfg Config, m Machine) (*Report, error) {
 		}
 	}
 	if cfg.Forwards {
-		for _, name := range []string{"slak_t", "convnext_t", "replknet_31b"} {
+		for _, name := range forwardModels {
 			if cfg.Filter != "" && !strings.Contains("forward_"+name, cfg.Filter) {
 				continue
 			}
@@ -174,6 +203,9 @@ func Run(b *gpu.Backend, cfg Config, m Machine) (*Report, error) {
 				return nil, fmt.Errorf("bench forward %s: %w", name, err)
 			}
 			r.PctPeak = 100 * r.GFLOPs / peak.GFLOPs
+			if n := len(b.Tuned()); n > 0 {
+				r.Kernel = fmt.Sprintf("%d tuned configuration choices on the backend, static rules elsewhere", n)
+			}
 			rep.Rows = append(rep.Rows, r)
 			if r.ABName != "" {
 				logf("%-28s %s on %8.1f ms  off %8.1f ms  x%.2f", r.Name, r.ABName, r.MedianMs, r.ABOffMedianMs, r.ABSpeedup)
@@ -185,6 +217,92 @@ func Run(b *gpu.Backend, cfg Config, m Machine) (*Report, error) {
 	rep.Seconds = time.Since(start).Seconds()
 	return rep, nil
 }
+
+// kernelCheck names the candidate that runs configuration l on b now (gpu.Backend.TuneChoice)
+// and, for a pointwise configuration measured without an A/B switch (check), compares it with
+// whether matmul_sg.wgsl ran during the row (sgRan): a tuned choice the row did not hit is said
+// in the note.
+func kernelCheck(b *gpu.Backend, l gpu.TuneLayer, check, sgRan bool, note string) (kernel, outNote string) {
+	key, c, tuned, err := b.TuneChoice(l)
+	if err != nil {
+		return "", note + "; " + err.Error()
+	}
+	kernel = c + " (static rule)"
+	if tuned {
+		kernel = c + " (tuned)"
+	}
+	if check && l.DW == nil && (c == gpu.TuneSubgroup) != sgRan {
+		msg := fmt.Sprintf("kernel check: %s for %q, but matmul_sg.wgsl ran: %v", kernel, key, sgRan)
+		if note == "" {
+			return kernel, msg
+		}
+		return kernel, note + "; " + msg
+	}
+	return kernel, note
+}
+
+// tuneModel runs the kernel tuner as the app does after loading cfg.Tune (Config.Tune).
+func tuneModel(b *gpu.Backend, cfg Config) (*gpu.TuneReport, error) {
+	v, err := model.Lookup(cfg.Tune)
+	if err != nil {
+		return nil, fmt.Errorf("bench tune: %w", err)
+	}
+	sp := cfg.Sparsity
+	if sp == 0 {
+		sp = 0.4
+	}
+	sd, err := model.RandomWeights(v, 1, sp)
+	if err != nil {
+		return nil, fmt.Errorf("bench tune: %w", err)
+	}
+	net, err := model.Load(b, v, sd)
+	if err != nil {
+		return nil, fmt.Errorf("bench tune: %w", err)
+	}
+	defer net.Free()
+	cs, err := net.Configs(224, 224)
+	if err != nil {
+		return nil, fmt.Errorf("bench tune: %w", err)
+	}
+	// with a filter and no forward selected, the configurations of the selected rows only
+	forwards := false
+	for _, name := range forwardModels {
+		forwards = forwards || cfg.Forwards && strings.Contains("forward_"+name, cfg.Filter)
+	}
+	var want map[string]bool
+	if cfg.Filter != "" && !forwards {
+		want = map[string]bool{}
+		for _, l := range slakTLayers() {
+			if l.tune != nil && strings.Contains(l.name, cfg.Filter) {
+				if key, _, _, err := b.TuneChoice(*l.tune); err == nil {
+					want[key] = true
+				}
+			}
+		}
+	}
+	var layers []gpu.TuneLayer
+	for _, c := range cs {
+		l := gpu.TuneLayer(c)
+		if key, _, _, err := b.TuneChoice(l); want == nil || (err == nil && want[key]) {
+			layers = append(layers, l)
+		}
+	}
+	o := gpu.TuneOptions{Samples: cfg.TuneSamples, Budget: cfg.TuneBudget}
+	if o.Samples <= 0 {
+		o.Samples = 2
+	}
+	if cfg.Log != nil {
+		o.Progress = func(done, total int, what string) { cfg.Log(fmt.Sprintf("tune %d/%d %s", done, total, what)) }
+	}
+	rep, err := b.Tune(layers, o)
+	if err != nil {
+		return rep, fmt.Errorf("bench tune %s: %w", cfg.Tune, err)
+	}
+	return rep, nil
+}
+
+// forwardModels are the whole-forward rows' variants.
+var forwardModels = []string{"slak_t", "convnext_t", "replknet_31b"}
 
 // samples runs f once to warm up (pipeline compilation, first-touch), then n timed times, and
 // returns the median and minimum in milliseconds.
@@ -294,6 +412,8 @@ type layer struct {
 	sparse            bool // 40% zero weights: compare the zero-skip fast path with the plain one
 	gemmW             int  // index of the GEMM weight in inputs (half under Config.HalfWeights), 0: none
 	call              func(b *gpu.Backend, in []op.Tensor) (op.Tensor, error)
+	// tune is the configuration the call runs, as the tuner keys it (nil: none it tunes)
+	tune *gpu.TuneLayer
 }
 
 // halfWeights is Config.HalfWeights during Run.
@@ -355,6 +475,7 @@ func slakTLayers() []layer {
 				shape: fmt.Sprintf("C%d %dx%d k%dx%d", c, h, h, p.KH, p.KW), macs: float64(c * h * h * p.KH * p.KW),
 				inputs: [][]float32{x, ws[i], bias}, shapes: [][]int{{c, h, h}, {c, p.KH, p.KW}, {c}},
 				call: func(b *gpu.Backend, in []op.Tensor) (op.Tensor, error) { return b.DWConv(in[0], in[1], in[2], p) },
+				tune: &gpu.TuneLayer{Kind: "dwconv", Name: "bench", DW: []op.DWConv{p}},
 			})
 		}
 		macs := 0.0
@@ -379,6 +500,7 @@ func slakTLayers() []layer {
 			call: func(b *gpu.Backend, in []op.Tensor) (op.Tensor, error) {
 				return b.DWConvSum(in[0], in[1:4], in[4], br)
 			},
+			tune: &gpu.TuneLayer{Kind: "dwconvsum", Name: "bench", DW: br},
 		})
 		ls = append(ls, layer{
 			name: fmt.Sprintf("slak_t_s%d_lk_sum_%dx5+5x%d+5x5", s, k, k), kind: "dwconvsum",
@@ -388,6 +510,7 @@ func slakTLayers() []layer {
 			call: func(b *gpu.Backend, in []op.Tensor) (op.Tensor, error) {
 				return b.DWConvSum(in[0], in[1:4], in[4], br)
 			},
+			tune: &gpu.TuneLayer{Kind: "dwconvsum", Name: "bench", DW: br},
 		})
 		hw := h * h
 		pw1 := op.Linear{In: c, Out: 4 * c, HW: hw, Bias: true}
@@ -400,6 +523,7 @@ func slakTLayers() []layer {
 			call: func(b *gpu.Backend, in []op.Tensor) (op.Tensor, error) {
 				return b.LNLinearGELU(in[0], in[1], in[2], in[3], in[4], ln, pw1)
 			},
+			tune: &gpu.TuneLayer{Kind: "lnlineargelu", Name: "bench", Lin: pw1},
 		})
 		pw2 := op.Linear{In: 4 * c, Out: c, HW: hw, Bias: true}
 		ls = append(ls, layer{
@@ -410,6 +534,7 @@ func slakTLayers() []layer {
 			call: func(b *gpu.Backend, in []op.Tensor) (op.Tensor, error) {
 				return b.LinearScaleResidual(in[0], in[1], in[2], in[3], in[4], pw2)
 			},
+			tune: &gpu.TuneLayer{Kind: "linearscaleresidual", Name: "bench", Lin: pw2},
 		})
 	}
 	return ls

@@ -9,7 +9,9 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/slak-web/slak/engine/cpu"
 	"github.com/slak-web/slak/engine/gpu"
+	"github.com/slak-web/slak/engine/model"
 )
 
 func newBackend(t *testing.T) *gpu.Backend {
@@ -79,4 +81,73 @@ func TestForwardTiny(t *testing.T) {
 		t.Fatalf("forward row %+v", r)
 	}
 	t.Logf("slak_tiny 224²: %.3g MACs, fast %.1f ms, direct %.1f ms", r.MACs, r.MedianMs, r.DirectMedianMs)
+}
+
+// TestRowsHitTunedKeys: every row of a configuration the tuner decides for SLaK-T (the fused
+// large-kernel sums, pw1, pw2) calls the backend with the configuration key the tuner records
+// (gpu.Backend.TuneChoice on the row's call parameters against model.Net.Configs), so that a row
+// measured after tuning runs the tuned kernel.
+func TestRowsHitTunedKeys(t *testing.T) {
+	b := newBackend(t)
+	v, err := model.Lookup("slak_t")
+	if err != nil {
+		t.Fatal(err)
+	}
+	sd, err := model.RandomWeights(v, 1, 0.4)
+	if err != nil {
+		t.Fatal(err)
+	}
+	net, err := model.Load(cpu.NewBackend(), v, sd) // shapes only: Configs runs no kernel
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer net.Free()
+	cs, err := net.Configs(224, 224)
+	if err != nil {
+		t.Fatal(err)
+	}
+	keys := map[string]bool{}
+	for _, c := range cs {
+		key, _, _, err := b.TuneChoice(gpu.TuneLayer(c))
+		if err != nil {
+			t.Fatal(err)
+		}
+		keys[key] = true
+	}
+	hit := 0
+	for _, l := range slakTLayers() {
+		if l.tune == nil || l.tune.Kind == "dwconv" { // single branches: SLaK-T runs them fused
+			continue
+		}
+		key, _, _, err := b.TuneChoice(*l.tune)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !keys[key] {
+			t.Errorf("row %s runs configuration %q, which SLaK-T's tuning does not decide", l.name, key)
+		}
+		hit++
+	}
+	if hit != 16 { // 4 stages × (dense and sparse large-kernel sums, pw1, pw2)
+		t.Errorf("%d rows of tuned configurations, want 16", hit)
+	}
+}
+
+// TestRunTuned: Config.Tune tunes the selected rows' configurations first; the row then runs the
+// tuned candidate and says so (Row.Kernel).
+func TestRunTuned(t *testing.T) {
+	b := newBackend(t)
+	defer b.ClearTuning()
+	rep, err := Run(b, Config{Reps: 1, Filter: "s2_lk_sum_47", Tune: "slak_t", TuneSamples: 1}, Machine{NProc: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.Tune == nil || len(rep.Tune.Results) != 1 || rep.Tune.Results[0].Winner == "" {
+		t.Fatalf("tune report %+v, want the one configuration of slak_t_s2_lk_sum_47x5+5x47+5x5 decided", rep.Tune)
+	}
+	win := rep.Tune.Results[0].Winner
+	if len(rep.Rows) != 2 || rep.Rows[1].Kernel != win+" (tuned)" {
+		t.Fatalf("rows %+v, want the s2 large-kernel row on %s (tuned)", rep.Rows, win)
+	}
+	t.Logf("%s%s: %s, fast %.1f ms, direct %.1f ms", rep.Tune, rep.Rows[1].Name, rep.Rows[1].Kernel, rep.Rows[1].MedianMs, rep.Rows[1].DirectMedianMs)
 }
