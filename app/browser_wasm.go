@@ -108,6 +108,10 @@ func (p *page) start(ctx app.Context) {
 	opts.NoModel = p.view == viewBench
 	if app.Window().URL().Query().Get("debug") == "1" {
 		opts.Debug = true
+		var ms int
+		if _, err := fmt.Sscan(app.Window().URL().Query().Get("tunedelay"), &ms); err == nil && ms > 0 {
+			opts.TuneDelay = time.Duration(ms) * time.Millisecond // tests only: a slow kernel tuner
+		}
 	}
 	if app.Window().URL().Query().Get("testmodels") == "1" && choiceByID("slak_tiny").ID != "slak_tiny" {
 		// tests only: a downloadable tiny model to exercise fetch, cache and delete

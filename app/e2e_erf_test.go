@@ -285,10 +285,29 @@ func TestBrowserBench(t *testing.T) {
 	}
 	var rep struct {
 		Peak float64 `json:"fma_peak_gflops"`
-		Rows []any   `json:"rows"`
+		Rows []struct {
+			Name   string `json:"name"`
+			Kernel string `json:"kernel"`
+			Note   string `json:"note"`
+		} `json:"rows"`
+		Tune *struct {
+			Results []struct {
+				Config, Winner string
+			} `json:"results"`
+		} `json:"tune"`
 	}
 	if err := json.Unmarshal([]byte(evalT[string](t, b, `document.querySelector('#bench-json').textContent`)), &rep); err != nil || rep.Peak <= 0 || len(rep.Rows) != 2 {
-		t.Errorf("the JSON box does not hold the report (%v): peak %g, %d rows", err, rep.Peak, len(rep.Rows))
+		t.Fatalf("the JSON box does not hold the report (%v): peak %g, %d rows", err, rep.Peak, len(rep.Rows))
+	}
+	// Tuning first is the page's default: the one configuration of the selected
+	// row is tuned, and the row ran the tuned choice (the bench's kernel check
+	// would say otherwise in the note).
+	if rep.Tune == nil || len(rep.Tune.Results) != 1 {
+		t.Errorf("tune report %+v, want the configuration of slak_t_s3_pw2_scale_res tuned first", rep.Tune)
+	} else if r := rep.Rows[1]; !strings.HasSuffix(r.Kernel, "(tuned)") && rep.Tune.Results[0].Winner != "" || strings.Contains(r.Note, "kernel check") {
+		t.Errorf("row %s: kernel %q, note %q; tuned %+v", r.Name, r.Kernel, r.Note, rep.Tune.Results[0])
+	} else {
+		t.Logf("tuned %+v; row %s ran %s", rep.Tune.Results[0], r.Name, r.Kernel)
 	}
 	b.click(t, "#bench-copy")
 	b.poll(t, "the copy feedback", `document.querySelector('#bench-copied').innerText !== ''`, 10*time.Second)
@@ -339,7 +358,8 @@ func TestBrowserERFFull(t *testing.T) {
 }
 
 // TestBrowserBenchRecord runs the whole in-browser benchmark (every layer row,
-// and the whole forwards unless SLAK_E2E_BENCH_FORWARDS=0) on SwiftShader and
+// and the whole forwards unless SLAK_E2E_BENCH_FORWARDS=0; after the kernel
+// tuner for SLaK-T, as the app runs, unless SLAK_E2E_BENCH_TUNE=0) on SwiftShader and
 // writes its JSON report to $SLAK_E2E_BENCH_OUT. It is a measurement, not a
 // check, so it runs only when that variable is set (the README's browser
 // numbers come from it):
@@ -367,6 +387,9 @@ func TestBrowserBenchRecord(t *testing.T) {
 	b.setValue(t, "#bench-reps", reps, "change")
 	if os.Getenv("SLAK_E2E_BENCH_FORWARDS") != "0" {
 		b.click(t, "#bench-forwards")
+	}
+	if os.Getenv("SLAK_E2E_BENCH_TUNE") == "0" { // the page tunes first by default
+		b.click(t, "#bench-tune")
 	}
 	t0 := time.Now()
 	b.click(t, "#bench-run")

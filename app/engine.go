@@ -79,6 +79,7 @@ type engineRequest struct {
 	BenchFilter        string
 	BenchReps          int
 	BenchForwards      bool
+	BenchTune          bool // run the kernel tuner for SLaK-T first (bench.Config.Tune)
 }
 
 // engineRequests feeds the engine goroutine; the UI never blocks on it
@@ -97,6 +98,10 @@ type engineOptions struct {
 	ERFLimitMiB int
 	// NoModel skips the built-in model (the /bench page needs none).
 	NoModel bool
+	// TuneDelay (?debug=1&tunedelay=ms, tests only) sleeps before each of the kernel tuner's
+	// checks for a waiting request, so that a tiny model's tuning lasts long enough to drop a
+	// photo into it.
+	TuneDelay time.Duration
 }
 
 // engineState is owned by the engine goroutine.
@@ -118,7 +123,9 @@ type engineState struct {
 	sparsity  int                        // %; 0: the original weights
 	masked    map[string]model.StateDict // orig re-masked to sparsity, per variant
 	densities map[string][]kernelLayer   // per variant, at the current sparsity
-	tuned     map[string]bool            // backend and variant pairs the kernel tuner ran for
+	tuned     map[string]*tuneJob        // the kernel tuner's work per backend and variant
+	tuneCur   *tuneJob                   // the loaded model's unfinished tuning (nil: none)
+	lastReq   time.Time                  // when the last request was handled
 }
 
 type namedImage struct {
@@ -161,7 +168,8 @@ func runEngine(ctx app.Context, p *page, opts engineOptions) {
 			p.status = "Ready: drop, paste or choose a photo."
 		}
 	})
-	for req := range engineRequests {
+	for {
+		req := s.next(ctx)
 		switch req.Kind {
 		case reqClassify:
 			s.classify(ctx, req)
@@ -189,7 +197,35 @@ func runEngine(ctx app.Context, p *page, opts engineOptions) {
 		case reqBench:
 			s.runBench(ctx, req)
 		}
+		s.lastReq = time.Now()
 	}
+}
+
+// tuneIdle is how long the engine waits after a request before the kernel tuner resumes: a
+// person who drops several photos gets them classified back to back.
+const tuneIdle = 1500 * time.Millisecond
+
+// next returns the next request. While the loaded model has unfinished kernel tuning and no
+// request waits, it runs the tuner (tuneStep), which stops as soon as a request arrives: tuning
+// never holds a person's request for longer than one timed kernel run.
+func (s *engineState) next(ctx app.Context) engineRequest {
+	for s.tuneCur != nil {
+		if wait := tuneIdle - time.Since(s.lastReq); wait > 0 {
+			select {
+			case req := <-engineRequests:
+				return req
+			case <-time.After(wait):
+			}
+			continue
+		}
+		select {
+		case req := <-engineRequests:
+			return req
+		default:
+			s.tuneStep(ctx)
+		}
+	}
+	return <-engineRequests
 }
 
 // open picks the engine: WebGPU when an adapter and device are granted, the
@@ -297,51 +333,126 @@ func (s *engineState) install(ctx app.Context, v model.Variant, deploy model.Sta
 	return nil
 }
 
-// tuneKernels runs the run-time kernel tuner (gpu.Backend.Tune) once per variant on a WebGPU
-// backend, for the classifier's 224² layer configurations, with its progress in the load bar; the
-// CPU fallback has nothing to tune. A failure only keeps the static kernel rules. The choices
-// are saved in localStorage (gpu.Backend.SaveTuned) and restored on the next visit.
+// tuneJob is the kernel tuner's work for one variant on one WebGPU backend: the
+// configurations decided so far (kept across stops and model switches) and the tuning time
+// spent (TuneBudget in all).
+type tuneJob struct {
+	g       *gpu.Backend
+	variant string
+	label   string
+	layers  []gpu.TuneLayer // of the loaded net (its weights): set again by each install
+	decided map[string]bool // configuration keys decided (gpu.TuneResult.Config)
+	spent   float64         // seconds
+	timed   int             // runs timed
+	parts   int             // Tune calls (1 + the resumes after a stop)
+	done    bool            // finished (or failed): nothing left to run
+}
+
+// tuneBudget bounds a variant's tuning time on one device, over all its resumed parts.
+const tuneBudget = 20 * time.Second
+
+// tuneKernels prepares the run-time kernel tuner (gpu.Backend.Tune) for the loaded net on a
+// WebGPU backend, once per variant and device (a new device after a loss is tuned again); the CPU
+// fallback has nothing to tune. Choices saved on an earlier visit (gpu.Backend.SaveTuned: same
+// adapter, same kernels) are restored instead. The tuning itself runs in the engine loop while no
+// request waits (next, tuneStep), so the page is ready at once.
 func (s *engineState) tuneKernels(ctx app.Context, net *model.Net) {
+	s.tuneCur = nil
 	g, ok := s.backend.(*gpu.Backend)
-	key := fmt.Sprintf("%p %s", g, net.V.Name) // a new device (after a loss) is tuned again
-	if !ok || s.tuned[key] {
+	if !ok {
 		return
 	}
+	key := fmt.Sprintf("%p %s", g, net.V.Name) // a new device (after a loss) is tuned again
 	if s.tuned == nil {
-		s.tuned = map[string]bool{}
+		s.tuned = map[string]*tuneJob{}
 	}
-	s.tuned[key] = true
-	if n := g.LoadTuned(net.V.Name); n > 0 { // tuned on an earlier visit (same adapter, same kernels)
-		report(ctx, func(p *page) {
-			p.status += fmt.Sprintf(" Kernel choices for this GPU restored (%d layer configurations).", n)
-		})
+	j := s.tuned[key]
+	if j == nil {
+		j = &tuneJob{g: g, variant: net.V.Name, label: net.V.Label, decided: map[string]bool{}}
+		s.tuned[key] = j
+		if n := g.LoadTuned(net.V.Name); n > 0 { // tuned on an earlier visit (same adapter, same kernels)
+			j.done = true
+			report(ctx, func(p *page) {
+				p.tune = tuneStatus{Line: fmt.Sprintf("Kernel choices for this GPU restored (%d layer configurations of %s).", n, j.label)}
+			})
+		}
+	}
+	if j.done {
 		return
 	}
 	cs, err := net.Configs(224, 224)
 	if err != nil {
+		j.done = true
 		return
 	}
-	layers := make([]gpu.TuneLayer, len(cs))
+	j.layers = make([]gpu.TuneLayer, len(cs))
 	for i, c := range cs {
-		layers[i] = gpu.TuneLayer(c)
+		j.layers[i] = gpu.TuneLayer(c)
 	}
-	rep, err := g.Tune(layers, gpu.TuneOptions{Samples: 2, Budget: 20 * time.Second, Progress: func(done, total int, what string) {
-		report(ctx, func(p *page) {
-			p.load = &loadProgress{Label: "Tuning kernels for this GPU…", Stage: what, Loaded: int64(done), Total: int64(total)}
-		})
-		yield()
-	}})
-	if err == nil {
-		g.SaveTuned(net.V.Name)
-	}
+	s.tuneCur = j
 	report(ctx, func(p *page) {
-		p.load = nil
-		if err == nil && rep != nil {
-			p.status += fmt.Sprintf(" Kernels tuned for this GPU in %.1f s.", rep.Seconds)
-		}
+		p.tune = tuneStatus{Running: true, Line: "Tuning kernels for this GPU in the background: requests go first."}
 	})
+}
+
+// tuneStep runs the current tuning job until it finishes, fails, or a request arrives
+// (gpu.TuneOptions.Stop: checked before every timed run). A stopped job keeps the choices made so
+// far (in use at once) and resumes at the next idle moment without timing them again; only a
+// finished job is saved (gpu.Backend.SaveTuned), so a partial run is never taken for a complete
+// one on the next visit.
+func (s *engineState) tuneStep(ctx app.Context) {
+	j := s.tuneCur
+	if j.g != s.backend || j.done { // the device was replaced (Retry): its job is gone
+		s.tuneCur = nil
+		return
+	}
+	left := tuneBudget - time.Duration(j.spent*float64(time.Second))
+	if left <= 0 {
+		left = time.Nanosecond // every configuration left keeps its static rule
+	}
+	j.parts++
+	n0 := len(j.decided)
+	rep, err := j.g.Tune(j.layers, gpu.TuneOptions{Samples: 2, Budget: left, Skip: j.decided,
+		Stop: func() bool {
+			if s.opts.TuneDelay > 0 {
+				time.Sleep(s.opts.TuneDelay)
+			}
+			return len(engineRequests) > 0
+		},
+		Progress: func(done, total int, what string) {
+			report(ctx, func(p *page) {
+				p.tune = tuneStatus{Running: true, Done: n0 + done, Total: n0 + total, Stage: what,
+					Line: fmt.Sprintf("Tuning kernels for this GPU in the background (%d of %d layer configurations): requests go first.", n0+done, n0+total)}
+			})
+			yield()
+		}})
 	if rep != nil {
+		j.spent += rep.Seconds
+		j.timed += rep.Timed
+		for _, r := range rep.Results {
+			j.decided[r.Config] = true
+		}
 		app.Log(rep.String())
+	}
+	switch {
+	case err != nil: // the static rules stay for what is left (a lost device fails the next request)
+		j.done, s.tuneCur = true, nil
+		report(ctx, func(p *page) {
+			p.tune = tuneStatus{Line: "Kernel tuning stopped on an error; the static kernel choices stay for the rest: " + err.Error()}
+		})
+	case rep.Stopped:
+		total := len(j.decided) + rep.Left
+		report(ctx, func(p *page) {
+			p.tune = tuneStatus{Running: true, Paused: true, Done: len(j.decided), Total: total,
+				Line: fmt.Sprintf("Kernel tuning paused for your request (%d of %d layer configurations done); it resumes when the engine is idle.", len(j.decided), total)}
+		})
+	default:
+		j.done, s.tuneCur = true, nil
+		j.g.SaveTuned(j.variant)
+		report(ctx, func(p *page) {
+			p.tune = tuneStatus{Line: fmt.Sprintf("Kernels tuned for this GPU in %.1f s (%d layer configurations of %s, in %d part(s)).",
+				j.spent, len(j.decided), j.label, j.parts)}
+		})
 	}
 }
 
@@ -1039,10 +1150,16 @@ func (s *engineState) runBench(ctx app.Context, req engineRequest) {
 	})
 	nav := js.Global().Get("navigator")
 	m := bench.Machine{NProc: nav.Get("hardwareConcurrency").Int(), OS: nav.Get("userAgent").String(), Note: "in-browser (WebGPU, " + s.engine + ")"}
+	// With BenchTune the rows run with the choices the app's tuner makes for SLaK-T (as after
+	// loading it: tuneKernels), without it on the static rules: each run starts from these.
+	g.ClearTuning()
 	cfg := bench.Config{Reps: max(1, req.BenchReps), Filter: req.BenchFilter, Forwards: req.BenchForwards, Log: func(line string) {
 		report(ctx, func(p *page) { p.bench.Lines = append(p.bench.Lines, line) })
 		yield() // let the page render between rows
 	}}
+	if req.BenchTune {
+		cfg.Tune, cfg.TuneSamples, cfg.TuneBudget = "slak_t", 2, tuneBudget // as tuneStep
+	}
 	g.WaitOnFlush = true // time the GPU work, not only the submit (engine/gpu)
 	rep, err := bench.Run(g, cfg, m)
 	g.WaitOnFlush = false
@@ -1054,7 +1171,7 @@ func (s *engineState) runBench(ctx app.Context, req engineRequest) {
 	rows := make([]benchRow, len(rep.Rows))
 	for i, r := range rep.Rows {
 		rows[i] = benchRow{Name: r.Name, Kind: r.Kind, Shape: r.Shape, MedianMs: r.MedianMs, MinMs: r.MinMs, GFLOPs: r.GFLOPs,
-			PctPeak: r.PctPeak, DirectMedianMs: r.DirectMedianMs, Speedup: r.Speedup, NoSkipMedianMs: r.NoSkipMedianMs, SparseGain: r.SparseSpeedup, Note: r.Note}
+			PctPeak: r.PctPeak, DirectMedianMs: r.DirectMedianMs, Speedup: r.Speedup, NoSkipMedianMs: r.NoSkipMedianMs, SparseGain: r.SparseSpeedup, Note: r.Note, Kernel: r.Kernel}
 	}
 	report(ctx, func(p *page) {
 		b := &p.bench

@@ -140,7 +140,7 @@ func itoa(i int) string {
 
 func (p *page) onBenchRun(ctx app.Context, e app.Event) {
 	p.bench.Running, p.bench.Err = true, ""
-	send(ctx, engineRequest{Kind: reqBench, BenchFilter: p.bench.Filter, BenchReps: p.bench.Reps, BenchForwards: p.bench.Forwards})
+	send(ctx, engineRequest{Kind: reqBench, BenchFilter: p.bench.Filter, BenchReps: p.bench.Reps, BenchForwards: p.bench.Forwards, BenchTune: p.bench.Tune})
 }
 
 // onBenchCopy copies the report's JSON to the clipboard.

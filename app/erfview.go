@@ -109,6 +109,7 @@ type benchState struct {
 	Filter      string
 	Reps        int
 	Forwards    bool // include whole SLaK-T, ConvNeXt-T and RepLKNet-31B forwards (minutes on a software adapter)
+	Tune        bool // run the kernel tuner for SLaK-T first, as the app does (on by default)
 	Lines       []string
 	Rows        []benchRow
 	Peak        float64
@@ -127,7 +128,7 @@ type benchRow struct {
 	GFLOPs, PctPeak            float64
 	DirectMedianMs, Speedup    float64
 	NoSkipMedianMs, SparseGain float64
-	Note                       string
+	Note, Kernel               string
 }
 
 func (p *page) renderTabs() app.UI {
@@ -582,6 +583,11 @@ func (p *page) renderBench() app.UI {
 						OnChange(func(ctx app.Context, e app.Event) { b.Forwards = ctx.JSSrc().Get("checked").Bool() }),
 					app.Text(" whole forwards (SLaK-T, ConvNeXt-T, RepLKNet-31B: minutes on a software GPU)"),
 				),
+				app.Label().For("bench-tune").Body(
+					app.Input().ID("bench-tune").Type("checkbox").Checked(b.Tune).Disabled(b.Running).
+						OnChange(func(ctx app.Context, e app.Event) { b.Tune = ctx.JSSrc().Get("checked").Bool() }),
+					app.Text(" tune the kernels first, as the app does for SLaK-T (off: the static kernel rules)"),
+				),
 				app.Button().ID("bench-run").Class("btn btn-primary").Disabled(b.Running || !p.ready).OnClick(p.onBenchRun).Text("Run"),
 				app.Button().ID("bench-copy").Class("btn").Disabled(b.JSON == "").OnClick(p.onBenchCopy).Text("Copy JSON"),
 				app.Span().ID("bench-copied").Class("note").Text(b.Copied),
@@ -607,7 +613,7 @@ func (p *page) renderBench() app.UI {
 					app.Table().ID("bench-table").Class("bench-table").Body(
 						app.THead().Body(app.Tr().Body(
 							app.Th().Text("row"), app.Th().Text("shape"), app.Th().Text("median ms"), app.Th().Text("min ms"),
-							app.Th().Text("GFLOP/s"), app.Th().Text("% FMA peak"), app.Th().Text("direct ms"), app.Th().Text("× vs direct"), app.Th().Text("note"),
+							app.Th().Text("GFLOP/s"), app.Th().Text("% FMA peak"), app.Th().Text("direct ms"), app.Th().Text("× vs direct"), app.Th().Text("kernel"), app.Th().Text("note"),
 						)),
 						app.TBody().Body(app.Range(b.Rows).Slice(func(i int) app.UI {
 							r := b.Rows[i]
@@ -624,6 +630,7 @@ func (p *page) renderBench() app.UI {
 								app.Td().Class("num gflops").Text(fmt.Sprintf("%.2f", r.GFLOPs)),
 								app.Td().Class("num").Text(fmt.Sprintf("%.1f", r.PctPeak)),
 								app.Td().Class("num").Text(direct), app.Td().Class("num").Text(ratio),
+								app.Td().Class("kernel").Text(r.Kernel),
 								app.Td().Class("note").Text(r.Note),
 							)
 						})),

@@ -21,6 +21,7 @@ type page struct {
 	modelID string // selected entry of modelChoices
 	model   modelState
 	load    *loadProgress
+	tune    tuneStatus
 	cached  []cachedFile
 	current *result
 	history []*result
@@ -54,6 +55,15 @@ type modelState struct {
 	Untrained bool
 	Source    string // "built-in random weights (seed 1)", "from this device", a URL, a file name
 	Remasked  bool   // the weights are orig re-masked by the sparsity control
+}
+
+// tuneStatus is the kernel tuner's state (engine.go tuneStep): it runs in the background and
+// pauses for every request.
+type tuneStatus struct {
+	Running, Paused bool
+	Done, Total     int // layer configurations
+	Stage           string
+	Line            string // what the status line says ("" shows nothing)
 }
 
 // loadProgress is a weight download or conversion in progress.
@@ -204,7 +214,7 @@ func (p *page) initViews(path string) {
 		p.erf.Mode, p.erf.Size, p.erf.N, p.erf.Opacity = erfLive, 224, 8, 70
 	}
 	if p.bench.Reps == 0 {
-		p.bench.Reps = 5
+		p.bench.Reps, p.bench.Tune = 5, true
 	}
 }
 
@@ -319,6 +329,16 @@ func (p *page) renderModel() app.UI {
 				app.Div().Class("progress-label").Text(fmt.Sprintf("%s: %s %s", l.Label, l.Stage, bytesOf(l.Loaded, l.Total))),
 				app.Progress().Max(100).Value(fmt.Sprintf("%.1f", pct)).Aria("label", l.Label),
 			)
+		}),
+		app.If(p.tune.Running && !p.tune.Paused && p.tune.Total > 0, func() app.UI {
+			t := p.tune
+			return app.Div().ID("tune-progress").Class("progress-wrap").Body(
+				app.Div().Class("progress-label").Text(fmt.Sprintf("Tuning kernels for this GPU: %d/%d %s", t.Done, t.Total, t.Stage)),
+				app.Progress().Max(t.Total).Value(t.Done).Aria("label", "kernel tuning"),
+			)
+		}),
+		app.If(p.tune.Line != "", func() app.UI {
+			return app.P().ID("tune-status").Class("note").DataSet("running", p.tune.Running).DataSet("paused", p.tune.Paused).Text(p.tune.Line)
 		}),
 		app.If(len(p.cached) > 0, func() app.UI {
 			return app.Div().Class("cached").Body(
