@@ -168,15 +168,24 @@ func Run(b *gpu.Backend, cfg Config, m Machine) (*Report, error) {
 		}
 		var r Row
 		sg0 := b.SubgroupGEMMRuns()
-		if cfg.AB != nil && !l.sparse {
+		switch {
+		case cfg.AB != nil && !l.sparse:
 			r, err = measureAB(b, l, cfg.Reps, cfg.AB)
-		} else {
+		case l.sparse:
+			// the zero-tap skip on and off on the static rule's kernel: a tuned choice of the
+			// configuration (fast_skipzero, or direct) would run on both sides
+			b.UseTuning(false)
+			r, err = measureLayer(b, l, cfg.Reps)
+			b.UseTuning(true)
+		default:
 			r, err = measureLayer(b, l, cfg.Reps)
 		}
 		if err != nil {
 			return nil, fmt.Errorf("bench %s: %w", l.name, err)
 		}
-		if l.tune != nil {
+		if l.sparse {
+			r.Kernel = "static rule, zero-tap skip on vs off (tuned choices not used)"
+		} else if l.tune != nil {
 			r.Kernel, r.Note = kernelCheck(b, *l.tune, cfg.AB == nil, b.SubgroupGEMMRuns() > sg0, r.Note)
 		}
 		r.PctPeak = 100 * r.GFLOPs / peak.GFLOPs
