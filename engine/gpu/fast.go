@@ -334,6 +334,8 @@ func (b *Backend) gemmLane(p op.Linear, fused bool) (r, pb int, ok bool) {
 				pb = c
 			}
 		}
+	} else if GEMMLaneNP == 0 || laneNP(p.HW) < laneNI { // all groups of 4 pixels in one workgroup
+		pb = min(8, ceilDiv(ceilDiv(p.HW, 4), laneNP(p.HW)))
 	}
 	if GEMMLaneR != 0 {
 		r = GEMMLaneR
@@ -344,16 +346,50 @@ func (b *Backend) gemmLane(p op.Linear, fused bool) (r, pb int, ok bool) {
 	return r, pb, true
 }
 
+// GEMMLaneFlat reads W and x in matmul_lane.wgsl with ldwl/ldxl (no control flow around the
+// loads) instead of ldwr/ldxn.
+var GEMMLaneFlat = true
+
+// GEMMLaneKInner orders matmul_lane.wgsl's FMAs accumulator by accumulator (the 4 k of a step in
+// a row) instead of k by k.
+var GEMMLaneKInner = true
+
+// GEMMLaneWR binds W as vec4 in matmul_lane.wgsl where In % 4 ≠ 0 but Out·In % 4 = 0 and reads its
+// rows through realign4 (laneBodyW), one vec4 load per row and 4 k instead of 4 scalar loads.
+var GEMMLaneWR = true
+
+// GEMMLaneNP, when not 0, overrides laneNP (tools/bench -ab lanenp).
+var GEMMLaneNP = 0
+
+// laneNP is how many of matmul_lane.wgsl's invocations sit side by side along the pixels (the
+// other laneNI/laneNP along the rows): 8 where HW > 64, else 2 (HW = 49: 2 × 7 groups of 4
+// pixels cover 56 of them, each invocation 16 rows × 28 pixels as on the large planes, where
+// 8 × 2 groups covered 64 with 16 × 8 pixels per invocation: 3.5 FMAs per loaded W element
+// instead of 8).
+func laneNP(hw int) int {
+	if GEMMLaneNP != 0 {
+		return GEMMLaneNP
+	}
+	if hw <= 64 {
+		return 2
+	}
+	return laneNI
+}
+
 // laneNI is matmul_lane.wgsl's workgroup size: one llvmpipe SIMD batch.
 const laneNI = 8
 
 // laneBody generates matmul_lane.wgsl's DECL, STEP and STORE for r rows × pb pixel groups:
 // named accumulators c<r>_<j>, the W row vectors w<r> of a 4-k step, and per k the x vectors
 // x<j>; the FMAs run k ascending for every output, the same order whatever W's binding type.
-func laneBody(r, pb int) (decl, step, store string) {
+func laneBody(r, pb int) (decl, step, store string) { return laneBodyW(r, pb, false) }
+
+// laneBodyW is laneBody; wr: W's rows are read through realign4 from W bound as vec4 (In % 4 ≠ 0,
+// Out·In % 4 = 0), each row's previous aligned vec4 kept across steps (needs GEMMLaneFlat).
+func laneBodyW(r, pb int, wr bool) (decl, step, store string) {
 	var d, s, o strings.Builder
 	for j := 0; j < pb; j++ {
-		fmt.Fprintf(&d, "  let q%d = qb + %du;\n", j, 4*laneNI*j)
+		fmt.Fprintf(&d, "  let q%d = qb + %du * 4u * NP;\n", j, j)
 		fmt.Fprintf(&d, "  var m%d = vec4<f32>(); var s%d = vec4<f32>(1.0);\n", j, j)
 		fmt.Fprintf(&d, "  if (LN) { m%d = stats4(0u, q%d); s%d = stats4(1u, q%d); }\n", j, j, j, j)
 		for i := 0; i < r; i++ {
@@ -361,12 +397,40 @@ func laneBody(r, pb int) (decl, step, store string) {
 			fmt.Fprintf(&o, "  store4(o0 + %du, q%d, c%d_%d);\n", i, j, i, j)
 		}
 	}
+	ldw, ldx := "ldwr", "ldxn"
+	if GEMMLaneFlat {
+		ldw, ldx = "ldwl", "ldxl"
+	}
 	for i := 0; i < r; i++ {
-		fmt.Fprintf(&s, "    let w%d = ldwr(o0 + %du, k);\n", i, i)
+		if wr {
+			fmt.Fprintf(&d, "  let wa%d = (min(o0 + %du, p.out - 1u) * p.inp) / 4u;\n", i, i)
+			fmt.Fprintf(&d, "  let ws%d = (min(o0 + %du, p.out - 1u) * p.inp) %% 4u;\n", i, i)
+			fmt.Fprintf(&d, "  var wp%d = ldwa(wa%d);\n", i, i)
+			fmt.Fprintf(&s, "    let wn%d = ldwa(wa%d + k / 4u + 1u);\n", i, i)
+			fmt.Fprintf(&s, "    let w%d = wmask(o0 + %du, k, realign4(wp%d, wn%d, ws%d));\n", i, i, i, i, i)
+			fmt.Fprintf(&s, "    wp%d = wn%d;\n", i, i)
+			continue
+		}
+		fmt.Fprintf(&s, "    let w%d = %s(o0 + %du, k);\n", i, ldw, i)
+	}
+	if GEMMLaneKInner { // all x first, then every accumulator's 4 FMAs in a row
+		for kk := 0; kk < 4; kk++ {
+			for j := 0; j < pb; j++ {
+				fmt.Fprintf(&s, "    let x%d_%d = %s(k + %du, q%d, m%d, s%d);\n", kk, j, ldx, kk, j, j, j)
+			}
+		}
+		for i := 0; i < r; i++ {
+			for j := 0; j < pb; j++ {
+				for kk := 0; kk < 4; kk++ {
+					fmt.Fprintf(&s, "    c%d_%d = fma(vec4<f32>(w%d[%d]), x%d_%d, c%d_%d);\n", i, j, i, kk, kk, j, i, j)
+				}
+			}
+		}
+		return d.String(), s.String(), o.String()
 	}
 	for kk := 0; kk < 4; kk++ {
 		for j := 0; j < pb; j++ {
-			fmt.Fprintf(&s, "    let x%d_%d = ldxn(k + %du, q%d, m%d, s%d);\n", kk, j, kk, j, j, j)
+			fmt.Fprintf(&s, "    let x%d_%d = %s(k + %du, q%d, m%d, s%d);\n", kk, j, ldx, kk, j, j, j)
 		}
 		for i := 0; i < r; i++ {
 			for j := 0; j < pb; j++ {
@@ -381,17 +445,19 @@ func laneBody(r, pb int) (decl, step, store string) {
 // workgroup memory; r rows × pb vec4 pixel groups per invocation).
 func (b *Backend) matmulLane(opName string, xt, wt, bt *Tensor, ln []*Tensor, res []*Tensor, epi int, p op.Linear, r, pb int) (*Tensor, error) {
 	xv, wv := p.HW%4 == 0, p.In%4 == 0
+	wr := !wv && GEMMLaneFlat && GEMMLaneWR && p.Out*p.In%4 == 0 // W bound as vec4, rows realigned
 	wt0 := wt
-	wt, subst, err := b.halfW(opName, wt, "wm", wv)
+	wt, subst, err := b.halfW(opName, wt, "wm", wv || wr)
 	if err != nil {
 		return nil, err
 	}
 	subst["LN"], subst["EPI"] = strconv.FormatBool(ln != nil), strconv.Itoa(epi)
-	subst["NI"], subst["R"], subst["PB"] = strconv.Itoa(laneNI), strconv.Itoa(r), strconv.Itoa(pb)
-	subst["DECL"], subst["STEP"], subst["STORE"] = laneBody(r, pb)
-	gemmAccess(subst, xv, wv)
+	np := laneNP(p.HW)
+	subst["NI"], subst["R"], subst["PB"], subst["NP"] = strconv.Itoa(laneNI), strconv.Itoa(r), strconv.Itoa(pb), strconv.Itoa(np)
+	subst["DECL"], subst["STEP"], subst["STORE"] = laneBodyW(r, pb, wr)
+	gemmAccess(subst, xv, wv || wr)
 	prm := matmulFastParams{Inp: u(p.In), Out: u(p.Out), HW: u(p.HW), HasBias: b2u(bt != nil)}
-	grid := [3]uint32{u(ceilDiv(p.HW, 4*laneNI*pb)), u(ceilDiv(p.Out, r)), 1}
+	grid := [3]uint32{u(ceilDiv(p.HW, 4*np*pb)), u(ceilDiv(p.Out, r*laneNI/np)), 1}
 	y, retry, err := b.runHalf(opName, "matmul_lane", subst, prm, gemmArgs(xt, wt, bt, ln, res), grid, p.Out, p.HW)
 	if retry { // the device rejected `enable f16;`: again with the u32 words
 		return b.matmulLane(opName, xt, wt0, bt, ln, res, epi, p, r, pb)

@@ -237,18 +237,24 @@ func TestFastPointwise(t *testing.T) {
 
 // TestFastPointwiseLane runs matmul_lane.wgsl (forced on any adapter) with its rule's blocks
 // and hostile ones (R = 5, PB = 3: rows and pixels that tile nothing), pw1's LayerNorm as a
-// pass (GEMMLaneLN) and in the loader.
+// pass (GEMMLaneLN) and in the loader, and the loaders, FMA order, W rows and pixel layout before
+// GEMMLaneFlat, GEMMLaneKInner, GEMMLaneWR and laneNP (old).
 func TestFastPointwiseLane(t *testing.T) {
 	for _, c := range []struct {
-		r, pb int
-		lnPre bool
-	}{{0, 0, true}, {5, 3, false}} {
-		t.Run(fmt.Sprintf("r=%d/pb=%d/lnpre=%v", c.r, c.pb, c.lnPre), func(t *testing.T) {
-			saved := []any{GEMMLane, GEMMVec4, gemmLaneForce, GEMMLaneR, GEMMLanePB, GEMMLaneLN}
+		r, pb      int
+		lnPre, old bool
+	}{{0, 0, true, false}, {5, 3, false, false}, {0, 0, true, true}} {
+		t.Run(fmt.Sprintf("r=%d/pb=%d/lnpre=%v/old=%v", c.r, c.pb, c.lnPre, c.old), func(t *testing.T) {
+			saved := []any{GEMMLane, GEMMVec4, gemmLaneForce, GEMMLaneR, GEMMLanePB, GEMMLaneLN, GEMMLaneFlat, GEMMLaneKInner, GEMMLaneWR, GEMMLaneNP}
 			GEMMLane, GEMMVec4, gemmLaneForce, GEMMLaneR, GEMMLanePB, GEMMLaneLN = true, true, true, c.r, c.pb, c.lnPre
+			GEMMLaneFlat, GEMMLaneKInner, GEMMLaneWR, GEMMLaneNP = !c.old, !c.old, !c.old, 0
+			if c.old {
+				GEMMLaneNP = laneNI
+			}
 			defer func() {
 				GEMMLane, GEMMVec4, gemmLaneForce = saved[0].(bool), saved[1].(bool), saved[2].(bool)
 				GEMMLaneR, GEMMLanePB, GEMMLaneLN = saved[3].(int), saved[4].(int), saved[5].(bool)
+				GEMMLaneFlat, GEMMLaneKInner, GEMMLaneWR, GEMMLaneNP = saved[6].(bool), saved[7].(bool), saved[8].(bool), saved[9].(int)
 			}()
 			testFastPointwise(t)
 		})
@@ -451,24 +457,29 @@ func TestFastDW2Validates(t *testing.T) {
 }
 
 // TestFastLaneValidates: tint and naga accept generated matmul_lane.wgsl variants (f32 W scalar and
-// vec4, LN in the loader or not, every epilogue, the rule's blocks and a hostile one).
+// vec4, realigned W rows, LN in the loader or not, every epilogue, the rule's blocks and a hostile
+// one, 8 and 2 invocations along the pixels, both loaders and FMA orders).
 func TestFastLaneValidates(t *testing.T) {
 	tools := wgslValidators(t, "tint", "naga")
 	for _, c := range []struct {
-		r, pb, epi int
-		ln, vec    bool
-	}{{16, 8, 1, true, true}, {16, 7, 1, false, true}, {16, 2, 2, false, false}, {5, 3, 0, true, false}, {16, 4, 1, false, true}} {
+		r, pb, epi, np   int
+		ln, vec, wr, old bool
+	}{{16, 8, 1, 8, true, true, false, false}, {16, 7, 1, 8, false, true, false, true}, {16, 2, 2, 8, false, false, false, false},
+		{5, 3, 0, 2, true, false, false, true}, {16, 4, 1, 8, false, true, false, false}, {16, 7, 2, 2, false, false, true, false}} {
 		subst := map[string]string{"ENABLE": "", "WT": "f32", "W1": "wm[i]", "W4": "vec4<f32>(wm[4u * i4], wm[4u * i4 + 1u], wm[4u * i4 + 2u], wm[4u * i4 + 3u])",
-			"LN": strconv.FormatBool(c.ln), "EPI": strconv.Itoa(c.epi), "NI": strconv.Itoa(laneNI), "R": strconv.Itoa(c.r), "PB": strconv.Itoa(c.pb)}
-		if c.vec {
+			"LN": strconv.FormatBool(c.ln), "EPI": strconv.Itoa(c.epi), "NI": strconv.Itoa(laneNI), "R": strconv.Itoa(c.r), "PB": strconv.Itoa(c.pb), "NP": strconv.Itoa(c.np)}
+		if c.vec || c.wr {
 			subst["WT"], subst["W1"], subst["W4"] = "vec4<f32>", "wm[i / 4u][i % 4u]", "wm[i4]"
 		}
-		subst["DECL"], subst["STEP"], subst["STORE"] = laneBody(c.r, c.pb)
-		gemmAccess(subst, c.vec, c.vec)
+		saved := []bool{GEMMLaneFlat, GEMMLaneKInner}
+		GEMMLaneFlat, GEMMLaneKInner = !c.old, !c.old
+		subst["DECL"], subst["STEP"], subst["STORE"] = laneBodyW(c.r, c.pb, c.wr)
+		GEMMLaneFlat, GEMMLaneKInner = saved[0], saved[1]
+		gemmAccess(subst, c.vec, c.vec || c.wr)
 		src, err := Source("matmul_lane", subst)
 		if err != nil {
 			t.Fatal(err)
 		}
-		validateWGSL(t, tools, fmt.Sprintf("matmul_lane_r%d_pb%d_epi%d_ln%v_vec%v", c.r, c.pb, c.epi, c.ln, c.vec), src)
+		validateWGSL(t, tools, fmt.Sprintf("matmul_lane_r%d_pb%d_np%d_epi%d_ln%v_vec%v_wr%v_old%v", c.r, c.pb, c.np, c.epi, c.ln, c.vec, c.wr, c.old), src)
 	}
 }

@@ -157,6 +157,7 @@ func TestHalfGEMMExact(t *testing.T) {
 		{In: 499, Out: 130, HW: 49, Bias: true},  // stage-3-like HW (tall blocks), odd In
 		{In: 31, Out: 7, HW: 1, Bias: true},      // the head: one pixel
 		{In: 12, Out: 5, HW: 3, Bias: false},
+		{In: 37, Out: 12, HW: 49, Bias: true}, // In % 4 ≠ 0, Out·In % 4 == 0: matmul_lane's realigned W rows
 	}
 	convs := []op.Conv2D{
 		{Cin: 3, H: 17, W: 19, Cout: 13, KH: 4, KW: 4, Stride: 4, Bias: true}, // stem-like, In = 48
