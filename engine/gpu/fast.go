@@ -121,6 +121,7 @@ func init() {
 	kernels["matmul_fast_v4"] = kernel{6, matmulFastParams{}}
 	kernels["matmul_lane"] = kernel{6, matmulFastParams{}}
 	kernels["fused_lnstats"] = kernel{1, lnStatsParams{}}
+	kernels["layernorm_lane"] = kernel{3, normParams{}}
 	kernels["fmapeak"] = kernel{0, fmaPeakParams{}}
 }
 
@@ -292,6 +293,10 @@ var GEMMLane = true
 // once (one more dispatch, x̂ written and read once). Interleaved on lavapipe (-ab laneln, block
 // 16×4): pw1 of stages 0–3 1.12/1.24/1.29/1.24×.
 var GEMMLaneLN = true
+
+// GEMMLaneLN4 runs GEMMLaneLN's pass on layernorm_lane.wgsl (4 pixels per invocation, vec4
+// loads and stores) where HW % 4 == 0, instead of layernorm.wgsl.
+var GEMMLaneLN4 = true
 
 // gemmLaneForce, when true, takes matmul_lane.wgsl on any adapter (tests).
 var gemmLaneForce = false
@@ -523,7 +528,11 @@ func (b *Backend) LNLinearGELU(x, gamma, beta, w, bias op.Tensor, ln op.LayerNor
 		// matmul_lane.wgsl normalises nothing: each x element would be normalised once per R
 		// rows (γ, β loads per k in every invocation); layernorm.wgsl does it once, then the GEMM
 		// reads x̂ (GEMMLaneLN).
-		xn, err := b.run(name, "layernorm", nil, normParams{u(ln.C), u(ln.HW), ln.Eps}, []*Tensor{xt, gt, betat}, b.grid1D(ln.HW, 256), ln.C, ln.HW)
+		kernel, grid := "layernorm", b.grid1D(ln.HW, 256)
+		if GEMMLaneLN4 && ln.HW%4 == 0 {
+			kernel, grid = "layernorm_lane", b.grid1D(ln.HW/4, 8)
+		}
+		xn, err := b.run(name, kernel, nil, normParams{u(ln.C), u(ln.HW), ln.Eps}, []*Tensor{xt, gt, betat}, grid, ln.C, ln.HW)
 		if err != nil {
 			return nil, err
 		}
