@@ -126,6 +126,39 @@ fn wmask(o: u32, k: u32, v: vec4<f32>) -> vec4<f32> {
   return select(vec4<f32>(), v, (vec4<u32>(k) + vec4<u32>(0u, 1u, 2u, 3u) < vec4<u32>(p.inp)) & vec4<bool>(o < p.out));
 }
 
+// rowc returns row o's bias (0 without one) and layer scale g[o] (EPI 2; else 0), loaded once per
+// row for store4l (GEMMLaneHoist) instead of once per store4 call; no control flow around the loads.
+fn rowc(o: u32) -> vec2<f32> {
+  let oc = min(o, p.out - 1u);
+  var g = 0.0;
+  if (EPI == 2u) { g = aux1[oc]; }
+  return vec2<f32>(select(0.0, bias[oc], p.has_bias != 0u), g);
+}
+
+// store4l is lib_gemm_io's store4 (same operations in the same order) with row o's bias and layer
+// scale from rowc: bg = (b[o], g[o]).
+fn store4l(o: u32, q0: u32, v: vec4<f32>, bg: vec2<f32>) {
+  if (o >= p.out) { return; }
+  if (XV) {
+    if (q0 >= p.hw) { return; }
+    let i4 = (o * p.hw + q0) / 4u;
+    var r = v + bg.x;
+    if (EPI == 1u) { r = 0.5 * r * (1.0 + erf_as4(r * 0.70710678118654752)); }
+    if (EPI == 2u) { r = r4(i4) + bg.y * r; }
+    y4(i4, r);
+    return;
+  }
+  for (var i = 0u; i < 4u; i = i + 1u) {
+    let q = q0 + i;
+    if (q < p.hw) {
+      var r = v[i] + bg.x;
+      if (EPI == 1u) { r = 0.5 * r * (1.0 + erf_as(r * 0.70710678118654752)); }
+      if (EPI == 2u) { r = r1(o * p.hw + q) + bg.y * r; }
+      y1(o * p.hw + q, r);
+    }
+  }
+}
+
 // stats4 returns the LayerNorm statistics (row 0 mean, row 1 rstd) of pixels q..q+3.
 fn stats4(row: u32, q: u32) -> vec4<f32> {
   var v = vec4<f32>(f32(row));

@@ -294,6 +294,10 @@ var GEMMLane = true
 // 16×4): pw1 of stages 0–3 1.12/1.24/1.29/1.24×.
 var GEMMLaneLN = true
 
+// GEMMLaneHoist loads matmul_lane.wgsl's bias and layer scale once per row (rowc, store4l)
+// instead of in every store4.
+var GEMMLaneHoist = true
+
 // GEMMLaneLN4 runs GEMMLaneLN's pass on layernorm_lane.wgsl (4 pixels per invocation, vec4
 // loads and stores) where HW % 4 == 0, instead of layernorm.wgsl.
 var GEMMLaneLN4 = true
@@ -399,6 +403,13 @@ func laneBodyW(r, pb int, wr bool) (decl, step, store string) {
 		fmt.Fprintf(&d, "  if (LN) { m%d = stats4(0u, q%d); s%d = stats4(1u, q%d); }\n", j, j, j, j)
 		for i := 0; i < r; i++ {
 			fmt.Fprintf(&d, "  var c%d_%d = vec4<f32>();\n", i, j)
+			if GEMMLaneHoist {
+				if j == 0 {
+					fmt.Fprintf(&o, "  let bg%d = rowc(o0 + %du);\n", i, i)
+				}
+				fmt.Fprintf(&o, "  store4l(o0 + %du, q%d, c%d_%d, bg%d);\n", i, j, i, j, i)
+				continue
+			}
 			fmt.Fprintf(&o, "  store4(o0 + %du, q%d, c%d_%d);\n", i, j, i, j)
 		}
 	}

@@ -30,7 +30,7 @@ func main() {
 	quiet := flag.Bool("q", false, "no progress on stderr")
 	zeroSkip := flag.Bool("zeroskip", false, "compile the fast depthwise kernel with the zero-tap skip (gpu.DWZeroSkip; the *_sparse40 rows measure both either way)")
 	v4 := flag.Bool("v4", true, "pointwise layers on matmul_fast_v4.wgsl (gpu.GEMMVec4)")
-	ab := flag.String("ab", "", "measure layer rows as an interleaved A/B of a fast-kernel switch instead of fast vs direct: v4 (gpu.GEMMVec4), long (gpu.GEMMLong), tall (gpu.GEMMTall), square (gpu.GEMMSquare), wide (gpu.GEMMWide), lane (gpu.GEMMLane: matmul_lane.wgsl vs matmul_fast_v4.wgsl on CPU adapters), laneblock (matmul_lane.wgsl's block -lane-r × -lane-pb vs -lane-r-b × -lane-pb-b), laneln (gpu.GEMMLaneLN: pw1's LayerNorm as a pass before matmul_lane.wgsl vs in its loader), laneflat (gpu.GEMMLaneFlat: matmul_lane.wgsl's loads without control flow), lanekinner (gpu.GEMMLaneKInner: its FMAs accumulator by accumulator), lanewr (gpu.GEMMLaneWR: W rows with In % 4 != 0 read as realigned vec4), lanenp (laneNP's 2 invocations along the pixels where HW <= 64 vs 8), laneln4 (gpu.GEMMLaneLN4: that pass on layernorm_lane.wgsl vs layernorm.wgsl), lanev2 (all four), s2d (gpu.ConvS2D: stem/downsample as space_to_depth.wgsl + matmul_lane.wgsl vs matmul_fast.wgsl's im2col loader), half (gpu.HalfKernels: half GEMM weights read as they are vs their cached f32 expansion; implies -half), f16 (gpu.HalfNative: shader-f16 vs unpack2x16float; implies -half), tune (the -tune choices vs the static rules: gpu.Backend.UseTuning)")
+	ab := flag.String("ab", "", "measure layer rows as an interleaved A/B of a fast-kernel switch instead of fast vs direct: v4 (gpu.GEMMVec4), long (gpu.GEMMLong), tall (gpu.GEMMTall), square (gpu.GEMMSquare), wide (gpu.GEMMWide), lane (gpu.GEMMLane: matmul_lane.wgsl vs matmul_fast_v4.wgsl on CPU adapters), laneblock (matmul_lane.wgsl's block -lane-r × -lane-pb vs -lane-r-b × -lane-pb-b), laneln (gpu.GEMMLaneLN: pw1's LayerNorm as a pass before matmul_lane.wgsl vs in its loader), laneflat (gpu.GEMMLaneFlat: matmul_lane.wgsl's loads without control flow), lanekinner (gpu.GEMMLaneKInner: its FMAs accumulator by accumulator), lanewr (gpu.GEMMLaneWR: W rows with In % 4 != 0 read as realigned vec4), lanenp (laneNP's 2 invocations along the pixels where HW <= 64 vs 8), laneln4 (gpu.GEMMLaneLN4: that pass on layernorm_lane.wgsl vs layernorm.wgsl), lanehoist (gpu.GEMMLaneHoist: bias and layer scale loaded once per row), lanev2 (all four), s2d (gpu.ConvS2D: stem/downsample as space_to_depth.wgsl + matmul_lane.wgsl vs matmul_fast.wgsl's im2col loader), half (gpu.HalfKernels: half GEMM weights read as they are vs their cached f32 expansion; implies -half), f16 (gpu.HalfNative: shader-f16 vs unpack2x16float; implies -half), tune (the -tune choices vs the static rules: gpu.Backend.UseTuning)")
 	half := flag.Bool("half", false, "GEMM weights (pw1/pw2, stem/downsample convs; in forwards every model.HalfKey weight) as half tensors, rounded to binary16 like an F16 model file")
 	fab := flag.Bool("forward-ab", true, "with -ab: forward rows are an interleaved A/B of the switch too (instead of fast vs direct)")
 	tune := flag.String("tune", "", "first run the run-time kernel tuner (gpu.Backend.Tune) on this model's layer configurations at 224² (random weights at -sparsity; e.g. slak_t): the rows then run with the tuned choices, and the JSON gets a \"tune\" report")
@@ -94,6 +94,8 @@ func main() {
 		}}
 	case "laneln4":
 		cfg.AB = &bench.AB{Name: "GEMMLaneLN4", Set: func(on bool) { gpu.GEMMLaneLN4 = on }}
+	case "lanehoist":
+		cfg.AB = &bench.AB{Name: "GEMMLaneHoist", Set: func(on bool) { gpu.GEMMLaneHoist = on }}
 	case "laneln":
 		cfg.AB = &bench.AB{Name: "GEMMLaneLN", Set: func(on bool) { gpu.GEMMLaneLN = on }}
 	case "s2d":
@@ -116,7 +118,7 @@ func main() {
 			fmt.Fprintln(os.Stderr, "bench: -ab f16: half weights are not read as f16 here:", why)
 		}
 	default:
-		fmt.Fprintln(os.Stderr, "bench: -ab takes v4, lane, laneblock, laneln, laneflat, lanekinner, lanewr, lanenp, lanev2, laneln4, long, tall, square, wide, fast2, half, f16 or tune")
+		fmt.Fprintln(os.Stderr, "bench: -ab takes v4, lane, laneblock, laneln, laneflat, lanekinner, lanewr, lanenp, lanev2, laneln4, lanehoist, long, tall, square, wide, fast2, half, f16 or tune")
 		os.Exit(2)
 	}
 	if !*quiet {
