@@ -285,6 +285,14 @@ func gemmAccess(subst map[string]string, xv, wv bool) {
 // (16×7; -reps 10 -ab lane): pw1/pw2 s0 1.30/1.76×, s1 1.24/1.32×, s2 1.57/1.57×, s3 1.26/1.26×;
 // fast vs direct (-reps 10, peak 93.8 GFLOP/s): s0 pw1 30.0 ms 12.9 GFLOP/s 13.7% of peak 9.8×,
 // pw2 22.1 ms 17.4 GFLOP/s 18.6% 13.0×; s1 14.1%/16.7%, s2 14.9%/18.5%, s3 8.9%/10.3%.
+// Since the switches below (GEMMLaneFlat, GEMMLaneKInner, GEMMLaneWR, laneNP; -ab lanev2 against
+// all four off, -reps 10, two runs on a shared, noisy machine): pw1/pw2 s0 1.33–1.41/1.23–1.39×,
+// s1 1.47–1.64/1.41–1.50×, s2 1.48–1.51/1.26–1.32×, s3 1.51–1.96/1.64–1.65×; fast vs direct
+// (two runs, peak 78–84 GFLOP/s): s0 pw1 35.5–36.5 ms, 12.9–13.6% of peak, 12.8–13.6× direct
+// (15.0% in an earlier run); pw2 15.6–18.3%, s3 pw1/pw2 12.0–13.5%. Why: Mesa 22.3's llvmpipe
+// loads every storage value, uniform address or not, in a loop over the 8 lanes of the batch
+// with a bounds check per component (read off the JIT code in lavapipe's shader cache), so
+// loads per FMA decide.
 var GEMMLane = true
 
 // GEMMLaneLN normalises pw1's input with layernorm.wgsl before matmul_lane.wgsl (instead of
@@ -295,11 +303,13 @@ var GEMMLane = true
 var GEMMLaneLN = true
 
 // GEMMLaneHoist loads matmul_lane.wgsl's bias and layer scale once per row (rowc, store4l)
-// instead of in every store4.
+// instead of in every store4. Interleaved on lavapipe (-ab lanehoist, -reps 10): 1.00–1.06× on
+// SLaK-T pw1/pw2 of stages 0–3 (s0 pw1 1.06×).
 var GEMMLaneHoist = true
 
 // GEMMLaneLN4 runs GEMMLaneLN's pass on layernorm_lane.wgsl (4 pixels per invocation, vec4
-// loads and stores) where HW % 4 == 0, instead of layernorm.wgsl.
+// loads and stores) where HW % 4 == 0, instead of layernorm.wgsl. Interleaved on lavapipe
+// (-ab laneln4, -reps 10): pw1 s0 1.03×, s1 1.14×, s2 1.01×.
 var GEMMLaneLN4 = true
 
 // gemmLaneForce, when true, takes matmul_lane.wgsl on any adapter (tests).
@@ -321,8 +331,11 @@ func gemmLaneAdapter(adapter string) bool {
 // gemmLane picks matmul_lane.wgsl's block for p (R rows × PB vec4 pixel groups per invocation)
 // and reports whether it is used. R = 16; PB (pixels per workgroup 32·PB) the one of 8, 7, 4 with
 // the fewest padded pixels where HW > 64 (SLaK-T at 224²: 7 for 3136, 784, 196 pixels: 224 = 4·56
-// tiles 56-wide planes), else 2 (stage 3's 49 pixels waste 15 of 64, not 207 of 256).
-// Interleaved on lavapipe (-ab laneblock): 16×7 against 16×8 1.16/1.08 (s0 pw1/pw2), 1.24/1.20
+// tiles 56-wide planes); where HW ≤ 64 all the plane's groups of 4 pixels over laneNP
+// invocations (HW 49: 2 × 7, 56 pixels; before laneNP: 8 × 2, 64 pixels).
+// With the GEMMLaneFlat/KInner loaders (-ab laneblock, -reps 10, s0 pw1/pw2 against 16×7): 24×7
+// 1.06/0.98, 32×4 0.95/0.98, 16×8 0.98/1.07, 12×8 0.87/0.85 — 16×7 kept. Before them
+// (-ab laneblock): 16×7 against 16×8 1.16/1.08 (s0 pw1/pw2), 1.24/1.20
 // (s1), 1.12/1.12 (s2); 16×8 against 16×4 1.01/1.04 (s0), 1.20/0.97
 // (s1), 1.07/0.99 (s2), 0.52/0.55 (s3, HW 49); 16×8 against 24×8 2.0–3.3× (R = 24 spills
 // past what llvmpipe keeps cheap), against 16×12 1.08–1.58×; R = 32, PB = 1 0.48–0.72× of
@@ -356,15 +369,21 @@ func (b *Backend) gemmLane(p op.Linear, fused bool) (r, pb int, ok bool) {
 }
 
 // GEMMLaneFlat reads W and x in matmul_lane.wgsl with ldwl/ldxl (no control flow around the
-// loads) instead of ldwr/ldxn.
+// loads) instead of ldwr/ldxn. Interleaved on lavapipe (-ab laneflat, -reps 10, with the others
+// on): pw1/pw2 s0 1.09/1.12×, s1 1.14/1.12×, s2 1.21/1.12×, s3 1.11/1.06× (earlier runs under
+// heavier load: 0.80–1.35×).
 var GEMMLaneFlat = true
 
 // GEMMLaneKInner orders matmul_lane.wgsl's FMAs accumulator by accumulator (the 4 k of a step in
-// a row) instead of k by k.
+// a row) instead of k by k: the spilled accumulators (4·R·PB ymm registers, 448 for 16×7) are
+// loaded and stored once per 4 FMAs instead of once per FMA (llvmpipe has no fused FMA here:
+// mul + add). Interleaved (-ab lanekinner, -reps 10): 1.28–1.40× on pw1/pw2 of stages 0–3
+// (earlier noisier runs 0.93–1.55×).
 var GEMMLaneKInner = true
 
 // GEMMLaneWR binds W as vec4 in matmul_lane.wgsl where In % 4 ≠ 0 but Out·In % 4 = 0 and reads its
 // rows through realign4 (laneBodyW), one vec4 load per row and 4 k instead of 4 scalar loads.
+// Interleaved (-ab lanewr, -reps 8): pw1 s1 (In 249) 1.03×, s2 (499) 1.10×, s3 (998) 1.27×.
 var GEMMLaneWR = true
 
 // GEMMLaneNP, when not 0, overrides laneNP (tools/bench -ab lanenp).
@@ -374,7 +393,8 @@ var GEMMLaneNP = 0
 // other laneNI/laneNP along the rows): 8 where HW > 64, else 2 (HW = 49: 2 × 7 groups of 4
 // pixels cover 56 of them, each invocation 16 rows × 28 pixels as on the large planes, where
 // 8 × 2 groups covered 64 with 16 × 8 pixels per invocation: 3.5 FMAs per loaded W element
-// instead of 8).
+// instead of 8). Interleaved (-ab lanenp, -reps 8): s3 pw1 1.64×, pw2 1.38×, downsample 3
+// (space_to_depth + matmul_lane, HW 49) 1.11×.
 func laneNP(hw int) int {
 	if GEMMLaneNP != 0 {
 		return GEMMLaneNP
