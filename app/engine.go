@@ -348,8 +348,11 @@ type tuneJob struct {
 	done    bool            // finished (or failed): nothing left to run
 }
 
-// tuneBudget bounds a variant's tuning time on one device, over all its resumed parts.
-const tuneBudget = 20 * time.Second
+// tuneBudget bounds a variant's tuning time on one device, over all its resumed parts. Tuning
+// runs only while no request waits, so it can take its time: with 20 s, SwiftShader decided 2 of
+// SLaK-T's 13 configurations (engine/bench/results/swiftshader_chromium_2cpu_2026-11-28_run3.json:
+// pipeline compiles and the subgroup check of one pointwise configuration take most of it).
+const tuneBudget = 120 * time.Second
 
 // tuneKernels prepares the run-time kernel tuner (gpu.Backend.Tune) for the loaded net on a
 // WebGPU backend, once per variant and device (a new device after a loss is tuned again); the CPU
