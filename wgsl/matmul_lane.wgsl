@@ -91,7 +91,7 @@ fn ldwl(o: u32, k: u32) -> vec4<f32> {
     let i = oc * p.inp + k;
     v = vec4<f32>(w1(i), w1(i + 1u), w1(i + 2u), w1(i + 3u));
   }
-  return select(vec4<f32>(), v, (vec4<u32>(k) + vec4<u32>(0u, 1u, 2u, 3u) < vec4<u32>(p.inp)) & vec4<bool>(o < p.out));
+  return wmask(o, k, v);
 }
 
 fn ldxl(k: u32, q: u32, m: vec4<f32>, s: vec4<f32>) -> vec4<f32> {
@@ -104,7 +104,12 @@ fn ldxl(k: u32, q: u32, m: vec4<f32>, s: vec4<f32>) -> vec4<f32> {
     v = vec4<f32>(x1(i), x1(i + 1u), x1(i + 2u), x1(i + 3u));
   }
   if (LN) { v = (v - m) * s * aux1[kc] + aux2[kc]; }
-  return select(vec4<f32>(), v, (vec4<u32>(q) + vec4<u32>(0u, 1u, 2u, 3u) < vec4<u32>(p.hw)) & vec4<bool>(k < p.inp));
+  return select(vec4<f32>(), v, in4(q, p.hw, k < p.inp));
+}
+
+// in4 is the mask of the 4 positions a..a+3 below n, all false unless ok.
+fn in4(a: u32, n: u32, ok: bool) -> vec4<bool> {
+  return (vec4<u32>(a) + vec4<u32>(0u, 1u, 2u, 3u) < vec4<u32>(n)) & vec4<bool>(ok);
 }
 
 // Rows of W not 16-byte aligned (In % 4 ≠ 0) but W bound as vec4 (WR: Out·In a multiple of 4):
@@ -123,40 +128,7 @@ fn realign4(a: vec4<f32>, b: vec4<f32>, s: u32) -> vec4<f32> {
 }
 
 fn wmask(o: u32, k: u32, v: vec4<f32>) -> vec4<f32> {
-  return select(vec4<f32>(), v, (vec4<u32>(k) + vec4<u32>(0u, 1u, 2u, 3u) < vec4<u32>(p.inp)) & vec4<bool>(o < p.out));
-}
-
-// rowc returns row o's bias (0 without one) and layer scale g[o] (EPI 2; else 0), loaded once per
-// row for store4l (GEMMLaneHoist) instead of once per store4 call; no control flow around the loads.
-fn rowc(o: u32) -> vec2<f32> {
-  let oc = min(o, p.out - 1u);
-  var g = 0.0;
-  if (EPI == 2u) { g = aux1[oc]; }
-  return vec2<f32>(select(0.0, bias[oc], p.has_bias != 0u), g);
-}
-
-// store4l is lib_gemm_io's store4 (same operations in the same order) with row o's bias and layer
-// scale from rowc: bg = (b[o], g[o]).
-fn store4l(o: u32, q0: u32, v: vec4<f32>, bg: vec2<f32>) {
-  if (o >= p.out) { return; }
-  if (XV) {
-    if (q0 >= p.hw) { return; }
-    let i4 = (o * p.hw + q0) / 4u;
-    var r = v + bg.x;
-    if (EPI == 1u) { r = 0.5 * r * (1.0 + erf_as4(r * 0.70710678118654752)); }
-    if (EPI == 2u) { r = r4(i4) + bg.y * r; }
-    y4(i4, r);
-    return;
-  }
-  for (var i = 0u; i < 4u; i = i + 1u) {
-    let q = q0 + i;
-    if (q < p.hw) {
-      var r = v[i] + bg.x;
-      if (EPI == 1u) { r = 0.5 * r * (1.0 + erf_as(r * 0.70710678118654752)); }
-      if (EPI == 2u) { r = r1(o * p.hw + q) + bg.y * r; }
-      y1(o * p.hw + q, r);
-    }
-  }
+  return select(vec4<f32>(), v, in4(k, p.inp, o < p.out));
 }
 
 // stats4 returns the LayerNorm statistics (row 0 mean, row 1 rstd) of pixels q..q+3.
