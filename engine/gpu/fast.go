@@ -356,7 +356,7 @@ func (b *Backend) gemmLane(p op.Linear, fused bool) (r, pb int, ok bool) {
 				pb = c
 			}
 		}
-	} else if GEMMLaneNP == 0 || laneNP(p.HW) < laneNI { // all groups of 4 pixels in one workgroup
+	} else if laneNP(p.HW) < laneNI { // all groups of 4 pixels in one workgroup
 		pb = min(8, ceilDiv(ceilDiv(p.HW, 4), laneNP(p.HW)))
 	}
 	if GEMMLaneR != 0 {

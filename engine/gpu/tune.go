@@ -512,13 +512,9 @@ func (b *Backend) dwTunePlan(l TuneLayer) (tunePlan, error) {
 	if len(ps) == 0 || (l.Weights != nil && len(l.Weights) != len(ps)) {
 		return tunePlan{}, fmt.Errorf("tune %s: %d branches, %d weights", l.Name, len(ps), len(l.Weights))
 	}
-	q := make([]op.DWConv, len(ps))
-	for i, p := range ps {
-		if err := p.Validate(); err != nil {
-			return tunePlan{}, fmt.Errorf("tune %s: %w", l.Name, err)
-		}
-		q[i] = p
-		q[i].Bias = false
+	q, err := tuneBranches(l)
+	if err != nil {
+		return tunePlan{}, err
 	}
 	key := dwTuneKey(q)
 	pl := tunePlan{key: key, res: TuneResult{Config: key, Kind: l.Kind, Layer: l.Name, Count: max(l.Count, 1)}}
@@ -627,6 +623,19 @@ func (b *Backend) dwTunePlan(l TuneLayer) (tunePlan, error) {
 	return pl, nil
 }
 
+// tuneBranches is l's depthwise branches as the tuner keys them: validated, Bias cleared.
+func tuneBranches(l TuneLayer) ([]op.DWConv, error) {
+	q := make([]op.DWConv, len(l.DW))
+	for i, p := range l.DW {
+		if err := p.Validate(); err != nil {
+			return nil, fmt.Errorf("tune %s: %w", l.Name, err)
+		}
+		q[i] = p
+		q[i].Bias = false
+	}
+	return q, nil
+}
+
 // dwStatic is the static rule's candidate for the branch set q (Bias cleared), with the one-pass
 // plan (ok false: the one-pass kernel cannot take the shapes).
 func dwStatic(q []op.DWConv) (plan dwFastPlan, ok bool, static string) {
@@ -663,13 +672,9 @@ func (b *Backend) TuneChoice(l TuneLayer) (key, choice string, tuned bool, err e
 		if len(l.DW) == 0 {
 			return "", "", false, fmt.Errorf("tune %s: no branches", l.Name)
 		}
-		q := make([]op.DWConv, len(l.DW))
-		for i, p := range l.DW {
-			if err := p.Validate(); err != nil {
-				return "", "", false, fmt.Errorf("tune %s: %w", l.Name, err)
-			}
-			q[i] = p
-			q[i].Bias = false
+		q, err := tuneBranches(l)
+		if err != nil {
+			return "", "", false, err
 		}
 		key = dwTuneKey(q)
 		if c, ok := b.tunedChoice(false, key); ok {
