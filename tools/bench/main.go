@@ -18,7 +18,6 @@ import (
 
 	"github.com/slak-web/slak/engine/bench"
 	"github.com/slak-web/slak/engine/gpu"
-	"github.com/slak-web/slak/engine/model"
 )
 
 func main() {
@@ -33,7 +32,7 @@ func main() {
 	ab := flag.String("ab", "", "measure layer rows as an interleaved A/B of a fast-kernel switch instead of fast vs direct: v4 (gpu.GEMMVec4), long (gpu.GEMMLong), tall (gpu.GEMMTall), square (gpu.GEMMSquare), wide (gpu.GEMMWide), lane (gpu.GEMMLane: matmul_lane.wgsl vs matmul_fast_v4.wgsl on CPU adapters), laneblock (matmul_lane.wgsl's block -lane-r × -lane-pb vs -lane-r-b × -lane-pb-b), laneln (gpu.GEMMLaneLN: pw1's LayerNorm as a pass before matmul_lane.wgsl vs in its loader), laneflat (gpu.GEMMLaneFlat: matmul_lane.wgsl's loads without control flow), lanekinner (gpu.GEMMLaneKInner: its FMAs accumulator by accumulator), lanewr (gpu.GEMMLaneWR: W rows with In % 4 != 0 read as realigned vec4), lanenp (laneNP's 2 invocations along the pixels where HW <= 64 vs 8), laneln4 (gpu.GEMMLaneLN4: that pass on layernorm_lane.wgsl vs layernorm.wgsl), lanehoist (gpu.GEMMLaneHoist: bias and layer scale loaded once per row), lanev2 (all four), s2d (gpu.ConvS2D: stem/downsample as space_to_depth.wgsl + matmul_lane.wgsl vs matmul_fast.wgsl's im2col loader), half (gpu.HalfKernels: half GEMM weights read as they are vs their cached f32 expansion; implies -half), f16 (gpu.HalfNative: shader-f16 vs unpack2x16float; implies -half), tune (the -tune choices vs the static rules: gpu.Backend.UseTuning)")
 	half := flag.Bool("half", false, "GEMM weights (pw1/pw2, stem/downsample convs; in forwards every model.HalfKey weight) as half tensors, rounded to binary16 like an F16 model file")
 	fab := flag.Bool("forward-ab", true, "with -ab: forward rows are an interleaved A/B of the switch too (instead of fast vs direct)")
-	tune := flag.String("tune", "", "first run the run-time kernel tuner (gpu.Backend.Tune) on this model's layer configurations at 224² (random weights at -sparsity; e.g. slak_t): the rows then run with the tuned choices, and the JSON gets a \"tune\" report")
+	tune := flag.String("tune", "", "first run the run-time kernel tuner (gpu.Backend.Tune) on this model's layer configurations at 224² (random weights at -sparsity; e.g. slak_t; with -filter and no forward selected, only the selected rows' configurations): the rows then run with the tuned choices, and the JSON gets a \"tune\" report")
 	tuneSamples := flag.Int("tune-samples", 3, "with -tune: timed samples per candidate (after one warm-up each)")
 	laneR := flag.Int("lane-r", 0, "matmul_lane.wgsl's output rows per invocation (gpu.GEMMLaneR; 0: its rule)")
 	lanePB := flag.Int("lane-pb", 0, "matmul_lane.wgsl's 4-pixel groups per invocation (gpu.GEMMLanePB; 0: its rule)")
@@ -118,71 +117,24 @@ func main() {
 			fmt.Fprintln(os.Stderr, "bench: -ab f16: half weights are not read as f16 here:", why)
 		}
 	default:
-		fmt.Fprintln(os.Stderr, "bench: -ab takes v4, lane, laneblock, laneln, laneflat, lanekinner, lanewr, lanenp, lanev2, laneln4, lanehoist, long, tall, square, wide, fast2, half, f16 or tune")
+		fmt.Fprintln(os.Stderr, "bench: -ab takes v4, lane, laneblock, laneln, laneflat, lanekinner, lanewr, lanenp, lanev2, laneln4, lanehoist, s2d, long, tall, square, wide, fast2, half, f16 or tune")
 		os.Exit(2)
 	}
 	if !*quiet {
 		cfg.Log = func(s string) { fmt.Fprintln(os.Stderr, s) }
 	}
-	var out struct {
-		*bench.Report
-		Tune *gpu.TuneReport `json:"tune,omitempty"`
-	}
-	if *tune != "" {
-		tr, err := tuneModel(b, *tune, *sparsity, *tuneSamples, cfg.Log)
-		if err != nil {
-			fmt.Fprintln(os.Stderr, "bench: -tune:", err)
-			os.Exit(1)
-		}
-		out.Tune = tr
-	}
+	cfg.Tune, cfg.TuneSamples = *tune, *tuneSamples // bench.Run tunes first, its report in the JSON
 	rep, err := bench.Run(b, cfg, machine())
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)
 		os.Exit(1)
 	}
-	out.Report = rep
 	enc := json.NewEncoder(os.Stdout)
 	enc.SetIndent("", "  ")
-	if err := enc.Encode(out); err != nil {
+	if err := enc.Encode(rep); err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)
 		os.Exit(1)
 	}
-}
-
-// tuneModel loads name with random weights (sparsity of zeros) and tunes b for its layer
-// configurations at 224² (model.Net.Configs → gpu.Backend.Tune); the choices stay on b.
-func tuneModel(b *gpu.Backend, name string, sparsity float64, samples int, log func(string)) (*gpu.TuneReport, error) {
-	v, err := model.Lookup(name)
-	if err != nil {
-		return nil, err
-	}
-	sd, err := model.RandomWeights(v, 1, sparsity)
-	if err != nil {
-		return nil, err
-	}
-	net, err := model.Load(b, v, sd)
-	if err != nil {
-		return nil, err
-	}
-	defer net.Free()
-	cs, err := net.Configs(224, 224)
-	if err != nil {
-		return nil, err
-	}
-	layers := make([]gpu.TuneLayer, len(cs))
-	for i, c := range cs {
-		layers[i] = gpu.TuneLayer(c)
-	}
-	opt := gpu.TuneOptions{Samples: samples}
-	if log != nil {
-		opt.Progress = func(done, total int, what string) { log(fmt.Sprintf("tune %d/%d %s", done, total, what)) }
-	}
-	rep, err := b.Tune(layers, opt)
-	if log != nil && rep != nil {
-		log(rep.String())
-	}
-	return rep, err
 }
 
 func machine() bench.Machine {
