@@ -343,7 +343,6 @@ type tuneJob struct {
 	layers  []gpu.TuneLayer // of the loaded net (its weights): set again by each install
 	decided map[string]bool // configuration keys decided (gpu.TuneResult.Config)
 	spent   float64         // seconds
-	timed   int             // runs timed
 	parts   int             // Tune calls (1 + the resumes after a stop)
 	done    bool            // finished (or failed): nothing left to run
 }
@@ -353,6 +352,9 @@ type tuneJob struct {
 // SLaK-T's 13 configurations (engine/bench/results/swiftshader_chromium_2cpu_2026-11-28_run3.json:
 // pipeline compiles and the subgroup check of one pointwise configuration take most of it).
 const tuneBudget = 120 * time.Second
+
+// tuneSamples is the kernel tuner's timed samples per candidate (after a warm-up each).
+const tuneSamples = 2
 
 // tuneKernels prepares the run-time kernel tuner (gpu.Backend.Tune) for the loaded net on a
 // WebGPU backend, once per variant and device (a new device after a loss is tuned again); the CPU
@@ -415,7 +417,7 @@ func (s *engineState) tuneStep(ctx app.Context) {
 	}
 	j.parts++
 	n0 := len(j.decided)
-	rep, err := j.g.Tune(j.layers, gpu.TuneOptions{Samples: 2, Budget: left, Skip: j.decided,
+	rep, err := j.g.Tune(j.layers, gpu.TuneOptions{Samples: tuneSamples, Budget: left, Skip: j.decided,
 		Stop: func() bool {
 			if s.opts.TuneDelay > 0 {
 				time.Sleep(s.opts.TuneDelay)
@@ -431,7 +433,6 @@ func (s *engineState) tuneStep(ctx app.Context) {
 		}})
 	if rep != nil {
 		j.spent += rep.Seconds
-		j.timed += rep.Timed
 		for _, r := range rep.Results {
 			j.decided[r.Config] = true
 		}
@@ -1161,7 +1162,7 @@ func (s *engineState) runBench(ctx app.Context, req engineRequest) {
 		yield() // let the page render between rows
 	}}
 	if req.BenchTune {
-		cfg.Tune, cfg.TuneSamples, cfg.TuneBudget = "slak_t", 2, tuneBudget // as tuneStep
+		cfg.Tune, cfg.TuneSamples, cfg.TuneBudget = "slak_t", tuneSamples, tuneBudget // as tuneStep
 	}
 	g.WaitOnFlush = true // time the GPU work, not only the submit (engine/gpu)
 	rep, err := bench.Run(g, cfg, m)
