@@ -240,7 +240,7 @@ func kernelCheck(b *gpu.Backend, l gpu.TuneLayer, check, sgRan bool, note string
 	if tuned {
 		kernel = c + " (tuned)"
 	}
-	if check && l.DW == nil && (c == gpu.TuneSubgroup) != sgRan {
+	if check && l.DW == nil && gpu.SubgroupChoice(c) != sgRan {
 		msg := fmt.Sprintf("kernel check: %s for %q, but matmul_sg.wgsl ran: %v", kernel, key, sgRan)
 		if note == "" {
 			return kernel, msg

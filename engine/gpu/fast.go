@@ -165,8 +165,8 @@ func (b *Backend) matmulFast(opName string, xt, wt, bt *Tensor, ln []*Tensor, re
 // matmulFastConv is matmulFast with an im2col loader when conv is not nil (PATCH): x is the conv
 // input, p the GEMM view (In = Cin·KH·KW, Out = Cout, HW = OutH·OutW).
 func (b *Backend) matmulFastConv(opName string, xt, wt, bt *Tensor, ln []*Tensor, res []*Tensor, epi int, p op.Linear, conv *op.Conv2D) (*Tensor, error) {
-	if conv == nil && b.useSG(p, ln != nil, epi) { // matmul_sg.go: tuned, or forced by GEMMSubgroups
-		if y, ok, err := b.matmulSG(opName, xt, wt, bt, ln, res, epi, p); ok {
+	if v, sg := b.useSG(p, ln != nil, epi); conv == nil && sg { // matmul_sg.go: tuned, or forced by GEMMSubgroups
+		if y, ok, err := b.matmulSG(opName, xt, wt, bt, ln, res, epi, p, v); ok {
 			return y, err
 		}
 	}
@@ -555,19 +555,25 @@ func (b *Backend) LNLinearGELU(x, gamma, beta, w, bias op.Tensor, ln op.LayerNor
 	if err != nil {
 		return nil, err
 	}
-	if r, pb, ok := b.gemmLane(lin, true); ok && GEMMLaneLN && GEMMVec4 && !b.useSG(lin, true, 1) {
-		// matmul_lane.wgsl normalises nothing: each x element would be normalised once per R
-		// rows (γ, β loads per k in every invocation); layernorm.wgsl does it once, then the GEMM
-		// reads x̂ (GEMMLaneLN).
-		kernel, grid := "layernorm", b.grid1D(ln.HW, 256)
-		if GEMMLaneLN4 && ln.HW%4 == 0 {
-			kernel, grid = "layernorm_lane", b.grid1D(ln.HW/4, 8)
-		}
-		xn, err := b.run(name, kernel, nil, normParams{u(ln.C), u(ln.HW), ln.Eps}, []*Tensor{xt, gt, betat}, grid, ln.C, ln.HW)
+	sgv, sg := b.useSG(lin, true, 1)
+	if sg && sgv.lnPass { // the tuner's subgroup variant that reads x̂ from a LayerNorm pass
+		xn, err := b.lnPass(name, xt, gt, betat, ln)
 		if err != nil {
 			return nil, err
 		}
-		defer func() { b.deferred = append(b.deferred, func() { b.destroy(xn) }) }()
+		if y, ok, err := b.matmulSG(name, xn, wt, bt, nil, nil, 1, lin, sgv); ok {
+			return y, err
+		}
+		sg = false // the device rejected matmul_sg.wgsl: the static path below
+	}
+	if r, pb, ok := b.gemmLane(lin, true); ok && GEMMLaneLN && GEMMVec4 && !sg {
+		// matmul_lane.wgsl normalises nothing: each x element would be normalised once per R
+		// rows (γ, β loads per k in every invocation); layernorm.wgsl does it once, then the GEMM
+		// reads x̂ (GEMMLaneLN).
+		xn, err := b.lnPass(name, xt, gt, betat, ln)
+		if err != nil {
+			return nil, err
+		}
 		return b.matmulLane(name, xn, wt, bt, nil, nil, 1, lin, r, pb)
 	}
 	stats, err := b.run(name, "fused_lnstats", nil, lnStatsParams{C: u(ln.C), HW: u(ln.HW), Eps: ln.Eps}, []*Tensor{xt}, [3]uint32{u(ceilDiv(ln.HW, 64)), 1, 1}, 2, ln.HW)
@@ -576,6 +582,22 @@ func (b *Backend) LNLinearGELU(x, gamma, beta, w, bias op.Tensor, ln op.LayerNor
 	}
 	defer func() { b.deferred = append(b.deferred, func() { b.destroy(stats) }) }()
 	return b.matmulFast(name, xt, wt, bt, []*Tensor{stats, gt, betat}, nil, 1, lin)
+}
+
+// lnPass records x̂ = LayerNorm(x)·γ + β as its own pass (layernorm_lane.wgsl, 4 pixels per
+// invocation, when HW % 4 == 0 and GEMMLaneLN4; else layernorm.wgsl) for a GEMM that reads x̂;
+// x̂ is freed after the next flush.
+func (b *Backend) lnPass(name string, xt, gt, betat *Tensor, ln op.LayerNorm) (*Tensor, error) {
+	kernel, grid := "layernorm", b.grid1D(ln.HW, 256)
+	if GEMMLaneLN4 && ln.HW%4 == 0 {
+		kernel, grid = "layernorm_lane", b.grid1D(ln.HW/4, 8)
+	}
+	xn, err := b.run(name, kernel, nil, normParams{u(ln.C), u(ln.HW), ln.Eps}, []*Tensor{xt, gt, betat}, grid, ln.C, ln.HW)
+	if err != nil {
+		return nil, err
+	}
+	b.deferred = append(b.deferred, func() { b.destroy(xn) })
+	return xn, nil
 }
 
 // LinearScaleResidual implements op.Fused (pw2): y[c,p] = x[c,p] + γ[c]·(Σ_i W[c,i] h[i,p] + b[c]),

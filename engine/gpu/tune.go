@@ -37,6 +37,12 @@ const (
 	TuneSkipZero = "fast_skipzero" // dwconv_fast.wgsl with SKIPZERO
 	TuneGEMM     = "gemm"          // the static GEMM path (matmul_fast_v4.wgsl / matmul_fast.wgsl)
 	TuneSubgroup = "subgroups"     // matmul_sg.wgsl (devices with the subgroups feature)
+	// matmul_sg.wgsl's other configurations (sgVariants): 16 rows × 16 pixels and 32 rows × 8
+	// pixels per invocation; _lnpass: pw1's LayerNorm as a pass before the GEMM.
+	TuneSubgroupP16     = "subgroups_p16"
+	TuneSubgroupP16LN   = "subgroups_p16_lnpass"
+	TuneSubgroupR32P8   = "subgroups_r32p8"
+	TuneSubgroupR32P8LN = "subgroups_r32p8_lnpass"
 )
 
 // TuneLayer is one distinct layer configuration of a network (engine/model's Net.Configs lists
@@ -364,7 +370,7 @@ func (b *Backend) Tune(layers []TuneLayer, o TuneOptions) (*TuneReport, error) {
 					b.setChoice(pl.mm, pl.key, "")
 					free()
 					for j := range res.Candidates {
-						if res.Candidates[j].Name == TuneSubgroup {
+						if _, ok := sgVariants[res.Candidates[j].Name]; ok {
 							res.Candidates[j].Skipped = why
 						}
 					}
@@ -691,8 +697,10 @@ func (b *Backend) TuneChoice(l TuneLayer) (key, choice string, tuned bool, err e
 		if c, ok := b.tunedChoice(true, key); ok {
 			return key, c, true, nil
 		}
-		if ok, _ := b.sgGEMMTakes(l.Lin); ok && GEMMSubgroups {
-			return key, TuneSubgroup, false, nil
+		if v, ok := sgVariants[GEMMSubgroups]; ok {
+			if ok, _ := b.sgGEMMTakes(l.Lin, v); ok {
+				return key, GEMMSubgroups, false, nil
+			}
 		}
 		return key, TuneGEMM, false, nil
 	}
@@ -711,12 +719,18 @@ func (b *Backend) mmTunePlan(l TuneLayer) (tunePlan, error) {
 	key := mmTuneKey(p, ln, epi)
 	pl := tunePlan{key: key, mm: true, static: TuneGEMM,
 		res: TuneResult{Config: key, Kind: l.Kind, Layer: l.Name, Count: max(l.Count, 1), Static: TuneGEMM}}
-	sg := TuneCandidate{Name: TuneSubgroup}
-	if ok, why := b.sgGEMMTakes(p); !ok {
-		sg.Skipped = why
-		pl.res.Note = why
+	pl.res.Candidates = []TuneCandidate{{Name: TuneGEMM}}
+	var sgNames []string // the subgroup candidates this device can run for p
+	for _, name := range sgCandidates(ln) {
+		sg := TuneCandidate{Name: name}
+		if ok, why := b.sgGEMMTakes(p, sgVariants[name]); !ok {
+			sg.Skipped = why
+			pl.res.Note = why
+		} else {
+			sgNames = append(sgNames, name)
+		}
+		pl.res.Candidates = append(pl.res.Candidates, sg)
 	}
-	pl.res.Candidates = []TuneCandidate{{Name: TuneGEMM}, sg}
 	var output func(cand string) ([]float32, error) // set by prep: one output with cand chosen
 	pl.macs = float64(p.In) * float64(p.Out) * float64(p.HW)
 	pl.prep = func() (func() error, func(), error) {
@@ -776,19 +790,22 @@ func (b *Backend) mmTunePlan(l TuneLayer) (tunePlan, error) {
 		}
 		return run, free, nil
 	}
-	if sg.Skipped == "" {
+	if len(sgNames) > 0 {
 		pl.verify = func() (string, error) {
 			want, err := output(TuneGEMM)
 			if err != nil {
 				return "", err
 			}
-			got, err := output(TuneSubgroup)
-			if err != nil {
-				return "", err
-			}
-			if why := sgDisagrees(got, want); why != "" {
-				sgErrs[b] = why
-				return why, nil
+			for _, name := range sgNames {
+				got, err := output(name)
+				if err != nil {
+					return "", err
+				}
+				if why := sgDisagrees(got, want); why != "" {
+					why = name + ": " + why
+					sgErrs[b] = why
+					return why, nil
+				}
 			}
 			return "", nil
 		}

@@ -14,8 +14,8 @@ import (
 // Persisting tuned choices across page loads: the app saves a model's choices after tuning and
 // restores them on the next load instead of timing again. The store is the browser's
 // localStorage (tune_js.go; natively there is none, tune_other.go), keyed by the adapter's
-// description and features and by a hash of every WGSL file, so a new browser, driver or kernel
-// build tunes afresh.
+// description and features and by a hash of every WGSL file and of the subgroup GEMM's
+// generated configurations, so a new browser, driver or kernel build tunes afresh.
 
 // tuneStoreKey names the stored choices of scope (e.g. a model name) on this adapter.
 func (b *Backend) tuneStoreKey(scope string) string {
@@ -27,6 +27,7 @@ func (b *Backend) tuneStoreKey(scope string) string {
 		h.Write([]byte(n))
 		h.Write(src)
 	}
+	fmt.Fprint(h, sgVariants) // the generated configurations the tuner chooses among (fmt sorts map keys)
 	i := b.info
 	// sorted: the browser lists a device's features in no fixed order (SwiftShader gave
 	// "subgroups,timestamp-query" and "timestamp-query,subgroups" on two loads of one page)
@@ -54,7 +55,7 @@ func (b *Backend) restoreTuned(stored string) int {
 		switch {
 		case strings.HasPrefix(k, "dw ") && (v == TuneDirect || v == TuneFast || v == TuneSkipZero):
 			b.setChoice(false, k, v)
-		case strings.HasPrefix(k, "gemm ") && (v == TuneGEMM || v == TuneSubgroup):
+		case strings.HasPrefix(k, "gemm ") && (v == TuneGEMM || sgVariants[v].rows != 0):
 			b.setChoice(true, k, v)
 		default:
 			continue

@@ -121,7 +121,7 @@ func TestTuneDecisions(t *testing.T) {
 	if r3.Winner != "" || r3.Static != TuneDirect {
 		t.Errorf("s3: winner %q static %q, want none and direct", r3.Winner, r3.Static)
 	}
-	if ok, _ := b.sgGEMMTakes(op.Linear{In: 6, Out: 24, HW: 49}); !ok && (rm.Winner != "" || rm.Candidates[1].Skipped == "") {
+	if ok, _ := b.sgGEMMTakes(op.Linear{In: 6, Out: 24, HW: 49}, sgVariants[TuneSubgroup]); !ok && (rm.Winner != "" || rm.Candidates[1].Skipped == "") {
 		t.Errorf("pw1 without subgroups: %+v, want the subgroup candidate skipped and no winner", rm)
 	}
 	// s1: 3 candidates × (1 warm-up + 2 samples); nothing else timed on a device without subgroups
@@ -256,20 +256,25 @@ func TestMatmulSGValidates(t *testing.T) {
 				if xv {
 					p.HW = 52
 				}
-				subst := sgSubst(b, t, p, c.ln, c.epi, half)
-				src, err := Source("matmul_sg", subst)
-				if err != nil {
-					t.Fatal(err)
+				for _, v := range []sgVariant{{16, 1, false}, {16, 4, false}, {32, 2, false}, {8, 1, false}} {
+					if c.ln && v.pg != 1 {
+						continue
+					}
+					subst := sgSubst(b, t, p, c.ln, c.epi, half, v)
+					src, err := Source("matmul_sg", subst)
+					if err != nil {
+						t.Fatal(err)
+					}
+					validateWGSL(t, tools, fmt.Sprintf("matmul_sg (half %v, XV %v, LN %v, EPI %d, %+v)", half, xv, c.ln, c.epi, v), src)
 				}
-				validateWGSL(t, tools, fmt.Sprintf("matmul_sg (half %v, XV %v, LN %v, EPI %d)", half, xv, c.ln, c.epi), src)
 			}
 		}
 	}
 }
 
-func sgSubst(b *Backend, t *testing.T, p op.Linear, ln bool, epi int, half bool) map[string]string {
+func sgSubst(b *Backend, t *testing.T, p op.Linear, ln bool, epi int, half bool, v sgVariant) map[string]string {
 	t.Helper()
-	_, s, err := b.matmulSGSubst("test", &Tensor{half: half}, p, ln, epi)
+	_, s, err := b.matmulSGSubst("test", &Tensor{half: half}, p, ln, epi, v)
 	if err != nil {
 		t.Fatal(err)
 	}

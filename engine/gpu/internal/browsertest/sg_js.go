@@ -18,10 +18,11 @@ import (
 	"github.com/slak-web/slak/weights/convert"
 )
 
-// runSG checks wgsl/matmul_sg.wgsl on a device with subgroups: gpu.GEMMSubgroups forces it on,
-// then the optest linear cases run again (lines prefixed "SG ") and the fused pointwise ops
-// (LayerNorm prologue + GELU, layer scale + residual), which optest does not cover, are
-// compared with engine/cpu on hostile shapes (lines "SG fused/…"), and halfCheck runs again
+// runSG checks wgsl/matmul_sg.wgsl on a device with subgroups: gpu.GEMMSubgroups forces its
+// first configuration on, then the optest linear cases run again (lines prefixed "SG ") and the
+// fused pointwise ops (LayerNorm prologue + GELU, layer scale + residual), which optest does not
+// cover, are compared with engine/cpu on hostile shapes for every configuration the tuner can
+// choose (lines "SG fused/<variant>/…"), and halfCheck runs again
 // ("SG HALF …": half weights through the subgroup kernel, bit-equal to their widening). It writes
 // "SUBGROUPS=forced runs=<matmul_sg dispatches>" or "SUBGROUPS=absent (<why>)" and returns
 // the number of failures.
@@ -30,8 +31,8 @@ func runSG(sb *strings.Builder, b *gpu.Backend, real bool) int {
 		fmt.Fprintf(sb, "SUBGROUPS=absent (%s)\n", why)
 		return 0
 	}
-	gpu.GEMMSubgroups = true
-	defer func() { gpu.GEMMSubgroups = false }()
+	gpu.GEMMSubgroups = gpu.TuneSubgroup
+	defer func() { gpu.GEMMSubgroups = "" }()
 	runs0 := b.SubgroupGEMMRuns()
 	bad := 0
 	for _, r := range optest.RunAll(cpu.NewBackend(), b, func(c optest.Case) bool { return c.Op == "linear" && (real || !c.Real) }) {
@@ -49,14 +50,22 @@ func runSG(sb *strings.Builder, b *gpu.Backend, real bool) int {
 		{"wide_249to499_hw49", op.Linear{In: 249, Out: 499, HW: 49, Bias: true}},
 		{"slak_t_s2_pw2_1996to499_hw196", op.Linear{In: 1996, Out: 499, HW: 196, Bias: true}},
 	} {
-		for _, epi := range []int{1, 2} {
-			line, ok := fusedCheck(b, c.lin, epi)
-			if !ok {
-				bad++
+		for _, v := range gpu.SubgroupVariants() {
+			gpu.GEMMSubgroups = v
+			for _, epi := range []int{1, 2} {
+				n0 := b.SubgroupGEMMRuns()
+				line, ok := fusedCheck(b, c.lin, epi)
+				if n := b.SubgroupGEMMRuns() - n0; n != 1 && ok {
+					line, ok = fmt.Sprintf("%s: FAIL %d matmul_sg dispatches, want 1", line, n), false
+				}
+				if !ok {
+					bad++
+				}
+				sb.WriteString("SG fused/" + v + "/" + c.name + " " + line + "\n")
 			}
-			sb.WriteString("SG fused/" + c.name + " " + line + "\n")
 		}
 	}
+	gpu.GEMMSubgroups = gpu.TuneSubgroup
 	line, ok := halfCheck(b) // half weights through matmul_sg.wgsl's halfW access
 	if !ok {
 		bad++
@@ -67,7 +76,7 @@ func runSG(sb *strings.Builder, b *gpu.Backend, real bool) int {
 		bad++
 	}
 	// the tuner's on-device check of the variant against the static GEMM (then a short timing)
-	gpu.GEMMSubgroups = false
+	gpu.GEMMSubgroups = ""
 	rep, err := b.Tune([]gpu.TuneLayer{
 		{Kind: "lnlineargelu", Name: "odd", Lin: op.Linear{In: 13, Out: 17, HW: 11, Bias: true}},
 		{Kind: "linearscaleresidual", Name: "wide", Lin: op.Linear{In: 249, Out: 499, HW: 49, Bias: true}},
