@@ -50,6 +50,13 @@ type Backend struct {
 	mem       Memory // live tensors (half.go)
 	f16Err    string // why shaders with `enable f16;` are not used on this device ("" when they may be)
 	f16Probed bool   // probeF16 ran
+
+	// matmul_sg.wgsl on this device (matmul_sg.go): why it is not used after the device rejected
+	// it; per configuration, why that one is not used after the tuner's on-device check found it
+	// disagreeing with the static GEMM (the others stay); its dispatches (tests check it ran).
+	sgErr   string
+	sgWrong map[sgVariant]string
+	sgRuns  int
 }
 
 // Tensor is a float32 tensor in a storage buffer owned by one Backend, or a half tensor

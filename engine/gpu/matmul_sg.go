@@ -27,13 +27,6 @@ func SubgroupVariants() []string {
 
 func init() { kernels["matmul_sg"] = kernel{6, matmulFastParams{}} }
 
-// sgErrs records, per backend, why matmul_sg.wgsl is not used after the device rejected it;
-// sgRuns counts its dispatches (tests check the variant really ran).
-var (
-	sgErrs = map[*Backend]string{}
-	sgRuns = map[*Backend]int{}
-)
-
 // SubgroupGEMMStatus says whether this device can run matmul_sg.wgsl (the subgroups feature,
 // and no compile failure so far), and why not.
 func (b *Backend) SubgroupGEMMStatus() (bool, string) {
@@ -46,7 +39,7 @@ func (b *Backend) SubgroupGEMMStatus() (bool, string) {
 func (b *Backend) SubgroupGEMMRuns() int {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	return sgRuns[b]
+	return b.sgRuns
 }
 
 // sgGEMMTakes reports whether matmul_sg.wgsl can run p on this device, and why not.
@@ -54,8 +47,10 @@ func (b *Backend) sgGEMMTakes(p op.Linear, v sgVariant) (bool, string) {
 	switch {
 	case !slices.Contains(b.info.Features, "subgroups"):
 		return false, "the device has no subgroups feature"
-	case sgErrs[b] != "":
-		return false, "matmul_sg.wgsl failed on this device: " + sgErrs[b]
+	case b.sgErr != "":
+		return false, "matmul_sg.wgsl failed on this device: " + b.sgErr
+	case b.sgWrong[v] != "":
+		return false, "this configuration of matmul_sg.wgsl disagreed with the static GEMM on this device: " + b.sgWrong[v]
 	case ceilDiv(ceilDiv(p.HW, 4*v.pg), sgWGS(p.HW, v.pg)) > int(b.maxGroups()) || ceilDiv(p.Out, v.rows) > int(b.maxGroups()):
 		return false, "too many workgroups"
 	}
@@ -176,7 +171,7 @@ func sgWGS(hw, pg int) int {
 }
 
 // matmulSG records matmul_sg.wgsl (matmulFast's formula with W shared by subgroupBroadcast).
-// ok is false when the device rejected the shader (recorded in sgErrs; the caller runs the
+// ok is false when the device rejected the shader (recorded in b.sgErr; the caller runs the
 // static GEMM instead).
 func (b *Backend) matmulSG(opName string, xt, wt, bt *Tensor, ln []*Tensor, res []*Tensor, epi int, p op.Linear, v sgVariant) (y *Tensor, ok bool, err error) {
 	if ln != nil && v.pg != 1 { // the loader's LayerNorm takes one pixel group: the static GEMM
@@ -196,11 +191,11 @@ func (b *Backend) matmulSG(opName string, xt, wt, bt *Tensor, ln []*Tensor, res 
 			b.f16Err = err.Error()
 			return b.matmulSG(opName, xt, wt0, bt, ln, res, epi, p, v)
 		}
-		sgErrs[b] = err.Error()
+		b.sgErr = err.Error()
 		return nil, false, nil
 	}
 	if err == nil {
-		sgRuns[b]++
+		b.sgRuns++
 	}
 	return y, true, err
 }

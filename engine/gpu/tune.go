@@ -280,10 +280,11 @@ type tunePlan struct {
 	mm     bool
 	prep   func() (run func() error, free func(), err error)
 	static string
-	// verify, when set, runs a variant candidate and the static path once on the prepared inputs
-	// and says why the variant is wrong ("" when it agrees): a kernel that only some devices
-	// compile (matmul_sg.wgsl) is checked on the device before it can win there.
-	verify func() (string, error)
+	// verify, when set, runs the variant candidates and the static path once on the prepared
+	// inputs and says, by candidate name, why a variant is wrong (nothing when all agree): a kernel
+	// that only some devices compile (matmul_sg.wgsl) is checked on the device before it can win
+	// there.
+	verify func() (map[string]string, error)
 }
 
 // Tune times the candidate kernels of each configuration of layers on this device and records the
@@ -360,21 +361,15 @@ func (b *Backend) Tune(layers []TuneLayer, o TuneOptions) (*TuneReport, error) {
 				return rep, fmt.Errorf("tune %s: %w", res.Config, err)
 			}
 			if pl.verify != nil {
-				why, err := pl.verify()
+				wrong, err := pl.verify()
 				if err != nil {
 					free()
 					b.setChoice(pl.mm, pl.key, "")
 					return rep, fmt.Errorf("tune %s: check: %w", res.Config, err)
 				}
-				if why != "" { // the variant is dropped on this device; the static path stays
+				if live = dropWrong(&res, live, wrong); len(live) <= 1 { // only the static path is left
 					b.setChoice(pl.mm, pl.key, "")
 					free()
-					for j := range res.Candidates {
-						if _, ok := sgVariants[res.Candidates[j].Name]; ok {
-							res.Candidates[j].Skipped = why
-						}
-					}
-					res.Note = why
 					rep.Results = append(rep.Results, res)
 					continue
 				}
@@ -425,6 +420,29 @@ func (b *Backend) Tune(layers []TuneLayer, o TuneOptions) (*TuneReport, error) {
 		o.Progress(len(plans), len(plans), "done")
 	}
 	return rep, nil
+}
+
+// dropWrong marks the candidates the on-device check found wrong as skipped (the reason in the
+// result's note too) and returns the live candidates left.
+func dropWrong(res *TuneResult, live []string, wrong map[string]string) []string {
+	if len(wrong) == 0 {
+		return live
+	}
+	var left []string
+	for _, c := range live {
+		if _, bad := wrong[c]; !bad {
+			left = append(left, c)
+		}
+	}
+	var notes []string
+	for j, c := range res.Candidates {
+		if why, bad := wrong[c.Name]; bad {
+			res.Candidates[j].Skipped = "disagrees with the static path on this device: " + why
+			notes = append(notes, c.Name+" disagrees: "+why)
+		}
+	}
+	res.Note = strings.Join(notes, "; ")
+	return left
 }
 
 // tuneOne runs each candidate once to warm up, then samples rounds, candidates interleaved in
@@ -791,23 +809,26 @@ func (b *Backend) mmTunePlan(l TuneLayer) (tunePlan, error) {
 		return run, free, nil
 	}
 	if len(sgNames) > 0 {
-		pl.verify = func() (string, error) {
+		pl.verify = func() (map[string]string, error) {
 			want, err := output(TuneGEMM)
 			if err != nil {
-				return "", err
+				return nil, err
 			}
+			wrong := map[string]string{}
 			for _, name := range sgNames {
 				got, err := output(name)
 				if err != nil {
-					return "", err
+					return nil, err
 				}
 				if why := sgDisagrees(got, want); why != "" {
-					why = name + ": " + why
-					sgErrs[b] = why
-					return why, nil
+					wrong[name] = why
+					if b.sgWrong == nil {
+						b.sgWrong = map[sgVariant]string{}
+					}
+					b.sgWrong[sgVariants[name]] = why // not used again on this device
 				}
 			}
-			return "", nil
+			return wrong, nil
 		}
 	}
 	return pl, nil

@@ -5,6 +5,7 @@ package gpu
 import (
 	"fmt"
 	"math"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -330,5 +331,31 @@ func TestTunedRoundTrip(t *testing.T) {
 	f := &Backend{info: Info{Name: "a", Features: []string{"timestamp-query", "subgroups"}}}
 	if e.tuneStoreKey("slak_t") != f.tuneStoreKey("slak_t") {
 		t.Errorf("store keys depend on the order of the features: %s vs %s", e.tuneStoreKey("slak_t"), f.tuneStoreKey("slak_t"))
+	}
+}
+
+// TestDropWrong: a configuration the on-device check found wrong is skipped with its reason and
+// leaves the others live; a backend then refuses that configuration only.
+func TestDropWrong(t *testing.T) {
+	res := TuneResult{Candidates: []TuneCandidate{{Name: TuneGEMM}, {Name: TuneSubgroup}, {Name: TuneSubgroupP16}, {Name: TuneSubgroupR32P8}}}
+	live := []string{TuneGEMM, TuneSubgroup, TuneSubgroupP16, TuneSubgroupR32P8}
+	if got := dropWrong(&res, live, nil); !slices.Equal(got, live) || res.Note != "" {
+		t.Errorf("nothing wrong: live %v, note %q", got, res.Note)
+	}
+	got := dropWrong(&res, live, map[string]string{TuneSubgroupP16: "element 3: 2 vs 1"})
+	if want := []string{TuneGEMM, TuneSubgroup, TuneSubgroupR32P8}; !slices.Equal(got, want) {
+		t.Errorf("live %v, want %v", got, want)
+	}
+	if !strings.Contains(res.Candidates[2].Skipped, "element 3") || res.Candidates[1].Skipped != "" || !strings.Contains(res.Note, TuneSubgroupP16+" disagrees") {
+		t.Errorf("candidates %+v, note %q", res.Candidates, res.Note)
+	}
+
+	b := &Backend{info: Info{Features: []string{"subgroups"}}, sgWrong: map[sgVariant]string{sgVariants[TuneSubgroupP16]: "element 3"}}
+	p := op.Linear{In: 8, Out: 8, HW: 64}
+	if ok, why := b.sgGEMMTakes(p, sgVariants[TuneSubgroupP16]); ok || !strings.Contains(why, "element 3") {
+		t.Errorf("the wrong configuration: ok %v (%s)", ok, why)
+	}
+	if ok, why := b.sgGEMMTakes(p, sgVariants[TuneSubgroupR32P8]); !ok {
+		t.Errorf("another configuration refused: %s", why)
 	}
 }
