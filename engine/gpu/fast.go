@@ -165,7 +165,9 @@ func (b *Backend) matmulFast(opName string, xt, wt, bt *Tensor, ln []*Tensor, re
 // matmulFastConv is matmulFast with an im2col loader when conv is not nil (PATCH): x is the conv
 // input, p the GEMM view (In = Cin·KH·KW, Out = Cout, HW = OutH·OutW).
 func (b *Backend) matmulFastConv(opName string, xt, wt, bt *Tensor, ln []*Tensor, res []*Tensor, epi int, p op.Linear, conv *op.Conv2D) (*Tensor, error) {
-	if v, sg := b.useSG(p, ln != nil, epi); conv == nil && sg { // matmul_sg.go: tuned, or forced by GEMMSubgroups
+	// matmul_sg.go: tuned, or forced by GEMMSubgroups; a LayerNorm-pass configuration reads x̂,
+	// which only LNLinearGELU records (with ln here, the loader normalises: the static GEMM)
+	if v, sg := b.useSG(p, ln != nil, epi); conv == nil && sg && !v.lnPass {
 		if y, ok, err := b.matmulSG(opName, xt, wt, bt, ln, res, epi, p, v); ok {
 			return y, err
 		}

@@ -174,9 +174,6 @@ func sgWGS(hw, pg int) int {
 // ok is false when the device rejected the shader (recorded in b.sgErr; the caller runs the
 // static GEMM instead).
 func (b *Backend) matmulSG(opName string, xt, wt, bt *Tensor, ln []*Tensor, res []*Tensor, epi int, p op.Linear, v sgVariant) (y *Tensor, ok bool, err error) {
-	if ln != nil && v.pg != 1 { // the loader's LayerNorm takes one pixel group: the static GEMM
-		return nil, false, nil
-	}
 	wt0 := wt
 	wt, subst, err := b.matmulSGSubst(opName, wt, p, ln != nil, epi, v)
 	if err != nil {

@@ -715,8 +715,8 @@ func (b *Backend) TuneChoice(l TuneLayer) (key, choice string, tuned bool, err e
 		if c, ok := b.tunedChoice(true, key); ok {
 			return key, c, true, nil
 		}
-		if v, ok := sgVariants[GEMMSubgroups]; ok {
-			if ok, _ := b.sgGEMMTakes(l.Lin, v); ok {
+		if GEMMSubgroups != "" { // the forced configuration, where the dispatch takes it
+			if _, ok := b.useSG(l.Lin, ln, epi); ok {
 				return key, GEMMSubgroups, false, nil
 			}
 		}

@@ -55,7 +55,7 @@ func (b *Backend) restoreTuned(stored string) int {
 		switch {
 		case strings.HasPrefix(k, "dw ") && (v == TuneDirect || v == TuneFast || v == TuneSkipZero):
 			b.setChoice(false, k, v)
-		case strings.HasPrefix(k, "gemm ") && (v == TuneGEMM || sgVariants[v].rows != 0):
+		case strings.HasPrefix(k, "gemm ") && (v == TuneGEMM || SubgroupChoice(v)):
 			b.setChoice(true, k, v)
 		default:
 			continue
